@@ -1,0 +1,324 @@
+"""What the manager knows about each plugin: one record per name, pluggy registration,
+and the indexes of hook implementations, tools, agents and event subscriptions."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import pluggy
+from packaging.version import InvalidVersion, Version
+
+from . import hookspecs
+from ._agents import Agent
+from ._context import PluginContext
+from ._discovery import Candidate
+from ._errors import (
+    DuplicatePluginError,
+    JafPluginsError,
+    PluginValidationError,
+    ToolConflictError,
+)
+from ._events import Subscription, marked_handlers
+from ._markers import PROJECT_NAME
+from ._plugin import (
+    Plugin,
+    PluginDependency,
+    PluginStatus,
+    default_plugin_name,
+    validate_plugin_name,
+)
+from ._tools import Tool
+
+HOOK_NAMES = frozenset(
+    name for name in vars(hookspecs) if hasattr(getattr(hookspecs, name), PROJECT_NAME + "_spec")
+)
+BUILTIN_SOURCE = "builtin"
+_Offered = TypeVar("_Offered", Tool, Agent)
+
+
+class _PluggyManager(pluggy.PluginManager):
+    """pluggy's manager, also taking ``Plugin`` methods named like a hook as implementations."""
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is None and isinstance(plugin, Plugin) and name in HOOK_NAMES:
+            if callable(getattr(plugin, name, None)):
+                return pluggy.HookimplOpts(
+                    wrapper=False,
+                    hookwrapper=False,
+                    optionalhook=False,
+                    tryfirst=False,
+                    trylast=False,
+                    specname=None,
+                )
+        return opts
+
+
+@dataclass(eq=False)
+class PluginRecord:
+    """Everything known about one plugin name, healthy or not."""
+
+    name: str
+    source: str
+    target: str | None = None
+    distribution: str | None = None
+    dist_version: str | None = None
+    plugin: Plugin | None = None
+    status: PluginStatus = PluginStatus.INACTIVE
+    error: JafPluginsError | None = None
+    traceback: str | None = None
+    version: Version | None = None
+    dependencies: list[PluginDependency] = field(default_factory=list)
+    impls: dict[str, pluggy.HookImpl] = field(default_factory=dict)
+    context: PluginContext | None = None
+    tools: list[Tool] = field(default_factory=list)
+    agents: list[Agent] = field(default_factory=list)
+    subscriptions: list[Subscription] = field(default_factory=list)
+    note: str | None = None
+    """Why a DISABLED plugin was not loaded."""
+
+    def set_status(self, status: PluginStatus) -> None:
+        self.status = status
+        if self.plugin is not None:
+            self.plugin.status = status
+
+    def fail(self, status: PluginStatus, error: JafPluginsError) -> None:
+        self.set_status(status)
+        self.error = error
+        cause = error.__cause__
+        if cause is not None:
+            self.traceback = "".join(traceback.format_exception(cause))
+
+    @property
+    def reason(self) -> str | None:
+        return str(self.error) if self.error is not None else None
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.pluggy = _PluggyManager(PROJECT_NAME)
+        self.pluggy.add_hookspecs(hookspecs)
+        self.records: dict[str, PluginRecord] = {}
+        self.problems: list[JafPluginsError] = []
+        """Errors that belong to no record: a discovered plugin whose name was taken."""
+        self._tools: dict[str, list[Tool]] = {}
+        self._agents: dict[str, list[Agent]] = {}
+
+    # -- records ---------------------------------------------------------------------------
+
+    def record_failure(
+        self, candidate: Candidate, error: JafPluginsError, status: PluginStatus
+    ) -> PluginRecord:
+        record = PluginRecord(
+            name=candidate.name,
+            source=candidate.source,
+            target=candidate.target,
+            distribution=candidate.distribution,
+            dist_version=candidate.dist_version,
+        )
+        record.fail(status, error)
+        return self._add(record, candidate)
+
+    def record_disabled(self, candidate: Candidate, note: str) -> PluginRecord:
+        record = PluginRecord(
+            name=candidate.name,
+            source=candidate.source,
+            target=candidate.target,
+            distribution=candidate.distribution,
+            dist_version=candidate.dist_version,
+            status=PluginStatus.DISABLED,
+            note=note,
+        )
+        return self._add(record, candidate)
+
+    def register(self, plugin: Plugin, candidate: Candidate, *, bind_name: bool) -> PluginRecord:
+        """Validate ``plugin`` and register it with pluggy under its final name."""
+        if "metadata" not in vars(plugin):
+            raise PluginValidationError(
+                f"{type(plugin).__qualname__} did not call super().__init__()",
+                plugin=candidate.name,
+                distribution=candidate.distribution,
+                hint="call super().__init__() first thing in __init__",
+            )
+        meta = plugin.metadata
+        if bind_name:
+            if meta.name in ("", default_plugin_name(type(plugin))):
+                meta.name = candidate.name
+            elif meta.name != candidate.name:
+                raise PluginValidationError(
+                    f"registered as {candidate.name!r} but its metadata.name is {meta.name!r}",
+                    plugin=candidate.name,
+                    distribution=candidate.distribution,
+                    hint=f"use one name: rename the entry point to {meta.name!r} "
+                    f"or set metadata.name = {candidate.name!r}",
+                )
+        name = candidate.name = meta.name
+        try:
+            validate_plugin_name(name)
+            if not meta.version:
+                meta.version = candidate.dist_version or "0.0.0"
+            version = _parse_version(meta.version, name, candidate.distribution)
+            dependencies = meta.parsed_dependencies()
+        except JafPluginsError as exc:
+            raise exc.about(name, candidate.distribution) from exc.__cause__
+        self._check_free(name, candidate)
+        hook_object = plugin.hook_object()
+        try:
+            self.pluggy.register(hook_object, name=name)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            raise PluginValidationError(
+                f"hook implementation does not match its specification: {exc}",
+                plugin=name,
+                distribution=candidate.distribution,
+                hint="name the parameters as in jaf_plugins.hookspecs (e.g. "
+                "initialize(self, context), on_event(self, event))",
+            ) from exc
+        record = PluginRecord(
+            name=name,
+            source=candidate.source,
+            target=candidate.target,
+            distribution=candidate.distribution,
+            dist_version=candidate.dist_version,
+            plugin=plugin,
+            version=version,
+            dependencies=dependencies,
+            impls=self._impls_of(hook_object, name),
+        )
+        record.set_status(PluginStatus.INACTIVE)
+        return self._add(record, candidate)
+
+    def unregister(self, record: PluginRecord) -> None:
+        if record.plugin is not None and self.pluggy.is_registered(record.plugin.hook_object()):
+            self.pluggy.unregister(record.plugin.hook_object())
+        self.records.pop(record.name, None)
+
+    def _check_free(self, name: str, candidate: Candidate) -> None:
+        existing = self.records.get(name)
+        if existing is not None:
+            where = existing.distribution or existing.target or existing.source
+            raise DuplicatePluginError(
+                f"the name {name!r} is already taken by a plugin from {where!r}",
+                plugin=name,
+                distribution=candidate.distribution,
+                hint="uninstall or block one of the two, or give this one another name",
+            )
+
+    def _add(self, record: PluginRecord, candidate: Candidate) -> PluginRecord:
+        self._check_free(record.name, candidate)
+        self.records[record.name] = record
+        return record
+
+    def _impls_of(self, hook_object: object, plugin_name: str) -> dict[str, pluggy.HookImpl]:
+        impls: dict[str, pluggy.HookImpl] = {}
+        for attr in dir(hook_object):
+            opts = self.pluggy.parse_hookimpl_opts(hook_object, attr)
+            if opts is None:
+                continue
+            hook_name = opts.get("specname") or attr
+            if opts.get("wrapper") or opts.get("hookwrapper"):
+                self.pluggy.unregister(hook_object)
+                raise PluginValidationError(
+                    f"{attr} is a hook wrapper; jaf hooks take plain implementations",
+                    plugin=plugin_name,
+                    hint="drop wrapper=True / hookwrapper=True",
+                )
+            impls[hook_name] = pluggy.HookImpl(
+                hook_object, plugin_name, getattr(hook_object, attr), opts
+            )
+        return impls
+
+    def active_impls(self, hook: str) -> list[pluggy.HookImpl]:
+        """Implementations of a broadcast hook by ACTIVE plugins, in pluggy's order."""
+        caller = getattr(self.pluggy.hook, hook)
+        return [
+            impl
+            for impl in caller.get_hookimpls()
+            if (rec := self.records.get(impl.plugin_name)) is not None
+            and rec.status is PluginStatus.ACTIVE
+        ]
+
+    # -- what active plugins offer ----------------------------------------------------------
+
+    def publish(self, record: PluginRecord, tools: Iterable[Tool], agents: Iterable[Agent]) -> None:
+        record.tools, record.agents = list(tools), list(agents)
+        for tool in record.tools:
+            tool.plugin = tool.plugin or record.name
+            self._tools.setdefault(tool.name, []).append(tool)
+        for agent in record.agents:
+            agent.plugin = agent.plugin or record.name
+            self._agents.setdefault(agent.name, []).append(agent)
+        record.subscriptions = [
+            Subscription(record.name, event, handler)
+            for event, handler in _all_handlers(record.plugin)
+        ]
+
+    def withdraw(self, record: PluginRecord) -> None:
+        for tool in record.tools:
+            _remove(self._tools, tool.name, tool)
+        for agent in record.agents:
+            _remove(self._agents, agent.name, agent)
+        record.tools, record.agents, record.subscriptions = [], [], []
+        if record.plugin is not None:
+            record.plugin._event_handlers.clear()
+
+    def tool(self, name: str) -> Tool | None:
+        return _lookup(self._tools, name, "tool")
+
+    def agent(self, name: str) -> Agent | None:
+        return _lookup(self._agents, name, "agent")
+
+    def tools(self) -> list[Tool]:
+        return [tool for tools in self._tools.values() for tool in tools]
+
+    def agents(self) -> list[Agent]:
+        return [agent for agents in self._agents.values() for agent in agents]
+
+
+def _all_handlers(plugin: Plugin | None) -> list[tuple[str, Any]]:
+    if plugin is None:
+        return []
+    for event_name, handler in marked_handlers(plugin):
+        handlers = plugin._event_handlers.setdefault(event_name, [])
+        if handler not in handlers:
+            handlers.append(handler)
+    return [(event, h) for event, handlers in plugin._event_handlers.items() for h in handlers]
+
+
+def _parse_version(value: str, plugin: str, distribution: str | None) -> Version:
+    try:
+        return Version(value)
+    except InvalidVersion:
+        raise PluginValidationError(
+            f"metadata.version {value!r} is not a PEP 440 version",
+            plugin=plugin,
+            distribution=distribution,
+            hint="use a version such as '1.0.0' or '2.1rc1'",
+        ) from None
+
+
+def _remove(index: dict[str, list[_Offered]], key: str, item: _Offered) -> None:
+    items = index.get(key, [])
+    if item in items:
+        items.remove(item)
+    if not items:
+        index.pop(key, None)
+
+
+def _lookup(index: dict[str, list[_Offered]], name: str, kind: str) -> _Offered | None:
+    """``name`` or ``plugin:name``; a bare name offered by two plugins is an error."""
+    owner, qualified, bare = name.rpartition(":")
+    if qualified:
+        return next((item for item in index.get(bare, []) if item.plugin == owner), None)
+    items = index.get(name)
+    if not items:
+        return None
+    if len(items) > 1:
+        owners = sorted(str(item.plugin) for item in items)
+        raise ToolConflictError(
+            f"{kind} {name!r} is offered by plugins {', '.join(map(repr, owners))}",
+            hint=f"ask for it by qualified name, e.g. {owners[0]}:{name}",
+        )
+    return items[0]

@@ -1,0 +1,221 @@
+"""``Tool``: a function with a validated parameter schema, usable by JAF's runtime."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic
+
+from ._errors import ToolDefinitionError, ToolValidationError
+
+
+@dataclass(frozen=True)
+class ToolSchema:
+    """Same fields as jaf-py's ``ToolSchema``; ``parameters`` is a pydantic model class."""
+
+    name: str
+    description: str
+    parameters: type[pydantic.BaseModel]
+    timeout: float | None = None
+
+
+class Tool:
+    """A tool an agent can call.
+
+    Use it as a decorator on a sync or async function::
+
+        @Tool(name="get_weather", description="Current weather")
+        def get_weather(location: str, units: str = "metric") -> dict: ...
+
+    The result is still callable like the function (positional and keyword arguments; an
+    async function gives an awaitable), validates its arguments against a pydantic model
+    built from the signature, and satisfies jaf-py's ``Tool`` protocol (``schema``,
+    ``async execute(args, context)``). ``name`` and ``description`` default to the
+    function's name and the first line of its docstring, and may be reassigned.
+    """
+
+    def __init__(
+        self,
+        func: Callable[..., Any] | None = None,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self._name = name
+        self._description = description
+        self.timeout = timeout
+        self.plugin: str | None = None
+        """Name of the plugin that offers this tool, set by the manager."""
+        self._func: Callable[..., Any] | None = None
+        if func is not None:
+            self._bind(func)
+
+    def _bind(self, func: Callable[..., Any]) -> None:
+        if not callable(func):
+            raise ToolDefinitionError(f"@Tool needs a function, got {func!r}")
+        self._func = func
+        self.is_async = inspect.iscoroutinefunction(func)
+        self._signature = inspect.signature(func)
+        self.parameters = _parameters_model(func, self._signature, self.name)
+        self._positional_only = [
+            p.name
+            for p in self._signature.parameters.values()
+            if p.kind is inspect.Parameter.POSITIONAL_ONLY
+        ]
+        self.__doc__ = func.__doc__
+        self.__wrapped__ = func
+
+    # -- identity ------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        if self._name is not None:
+            return self._name
+        return getattr(self._func, "__name__", "tool")
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = value
+
+    @property
+    def description(self) -> str:
+        if self._description is not None:
+            return self._description
+        doc = inspect.getdoc(self._func) if self._func is not None else None
+        return doc.strip().splitlines()[0] if doc else ""
+
+    @description.setter
+    def description(self, value: str) -> None:
+        self._description = value
+
+    @property
+    def func(self) -> Callable[..., Any]:
+        if self._func is None:
+            raise ToolDefinitionError(f"tool {self.name!r} has no function yet")
+        return self._func
+
+    # -- jaf-py's Tool protocol ------------------------------------------------------------
+
+    @property
+    def schema(self) -> ToolSchema:
+        self.func  # noqa: B018 - raises a clear error on an unbound tool
+        return ToolSchema(self.name, self.description, self.parameters, self.timeout)
+
+    @property
+    def needs_approval(self) -> bool:
+        return False
+
+    @property
+    def json_schema(self) -> dict[str, Any]:
+        """The function-calling schema a model sees: name, description, parameters."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.schema.parameters.model_json_schema(),
+        }
+
+    async def execute(self, args: Any, context: Any = None) -> str:
+        """Run the tool with already-parsed arguments (a model instance or a mapping).
+
+        Returns a string, as JAF's engine expects: strings as they are, anything else as JSON.
+        """
+        model = self._validate_model(args)
+        result = self._invoke(model)
+        if inspect.isawaitable(result):
+            result = await result
+        return result if isinstance(result, str) else json.dumps(result, default=str)
+
+    # -- calling like the function ---------------------------------------------------------
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._func is None:
+            # ``@Tool(name=...)`` without a function: this call is the decoration.
+            if len(args) != 1 or kwargs:
+                raise ToolDefinitionError(f"@Tool(name={self._name!r}) decorates one function")
+            self._bind(args[0])
+            return self
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise ToolValidationError(
+                f"tool {self.name!r}: {exc}",
+                plugin=self.plugin,
+                hint=f"call it with the parameters {list(self._signature.parameters)}",
+            ) from None
+        return self._invoke(self._validate_model(bound.arguments))
+
+    def validate(self, arguments: Mapping[str, Any]) -> pydantic.BaseModel:
+        """Validate keyword arguments (e.g. parsed from a model's JSON) into the model."""
+        return self._validate_model(arguments)
+
+    def _validate_model(self, args: Any) -> pydantic.BaseModel:
+        if isinstance(args, self.parameters):
+            return args
+        if isinstance(args, pydantic.BaseModel):
+            args = dict(args)
+        try:
+            return self.parameters.model_validate(args)
+        except pydantic.ValidationError as exc:
+            raise ToolValidationError(
+                f"tool {self.name!r}: invalid arguments: {_describe(exc)}",
+                plugin=self.plugin,
+                hint="pass arguments matching tool.json_schema['parameters']",
+            ) from None
+
+    def _invoke(self, model: pydantic.BaseModel) -> Any:
+        values = {field: getattr(model, field) for field in type(model).model_fields}
+        positional = [values.pop(name) for name in self._positional_only]
+        return self.func(*positional, **values)
+
+    def __repr__(self) -> str:
+        owner = f" from {self.plugin!r}" if self.plugin else ""
+        return f"<Tool {self.name!r}{owner}>"
+
+
+def _describe(exc: pydantic.ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"]) or "arguments"
+        parts.append(f"field {where!r}: {error['msg']} (got {error.get('input')!r})")
+    return "; ".join(parts)
+
+
+def _parameters_model(
+    func: Callable[..., Any], signature: inspect.Signature, tool_name: str
+) -> type[pydantic.BaseModel]:
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:  # unresolvable forward references: fall back to raw annotations
+        hints = {}
+    fields: dict[str, Any] = {}
+    for param in signature.parameters.values():
+        if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            raise ToolDefinitionError(
+                f"tool {tool_name!r}: *{param.name} parameters cannot be described to a model",
+                hint="give the tool explicit, named parameters",
+            )
+        if param.name.startswith("_"):
+            raise ToolDefinitionError(
+                f"tool {tool_name!r}: parameter {param.name!r} starts with '_'",
+                hint="rename the parameter; models cannot pass private names",
+            )
+        annotation = hints.get(param.name, param.annotation)
+        if annotation is inspect.Parameter.empty:
+            annotation = Any
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[param.name] = (annotation, default)
+    model_name = "".join(part.capitalize() for part in tool_name.split("_")) + "Args"
+    try:
+        return pydantic.create_model(
+            model_name,
+            __config__=pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=True),
+            **fields,
+        )
+    except (pydantic.PydanticSchemaGenerationError, TypeError) as exc:
+        raise ToolDefinitionError(f"tool {tool_name!r}: {exc}") from exc
