@@ -36,6 +36,7 @@ from ._plugin import (
     PluginStatus,
     ToolPlugin,
 )
+from ._registry import PluginInfo
 from ._tools import Tool, ToolSchema
 from ._version import __version__
 
@@ -62,6 +63,7 @@ __all__ = [
     "PluginContext",
     "PluginDependency",
     "PluginEvent",
+    "PluginInfo",
     "PluginLoadError",
     "PluginManager",
     "PluginMetadata",

@@ -22,7 +22,7 @@ from ._errors import DuplicatePluginError, JafPluginsError, PluginNotFoundError
 from ._events import EventBus, EventOutcome, PluginEvent, Subscription
 from ._lifecycle import Lifecycle, is_startable
 from ._plugin import Plugin, PluginStatus
-from ._registry import BUILTIN_SOURCE, PluginRecord, Registry
+from ._registry import BUILTIN_SOURCE, PluginInfo, PluginRecord, Registry
 from ._settings import load_host_settings
 from ._tools import Tool
 
@@ -263,6 +263,20 @@ class PluginManager:
         """The traceback behind ``get_error(name)``, when there was an exception."""
         rec = self._registry.records.get(name)
         return rec.traceback if rec is not None else None
+
+    def get_info(self, name: str) -> PluginInfo | None:
+        """A snapshot of everything known about ``name``, or ``None`` if never seen."""
+        rec = self._registry.records.get(name)
+        return rec.info() if rec is not None else None
+
+    def list_plugins(self) -> list[PluginInfo]:
+        """Snapshots of every plugin the manager has seen, built-ins first."""
+        return [rec.info() for rec in self._registry.records.values()]
+
+    @property
+    def activation_order(self) -> list[str]:
+        """Active plugins in the order they became ACTIVE; deactivation runs it backwards."""
+        return list(self._lifecycle.activation_order)
 
     @property
     def plugin_names(self) -> list[str]:

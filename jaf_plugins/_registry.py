@@ -3,6 +3,7 @@ and the indexes of hook implementations, tools, agents and event subscriptions."
 
 from __future__ import annotations
 
+import dataclasses
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -57,6 +58,32 @@ class _PluggyManager(pluggy.PluginManager):
         return opts
 
 
+@dataclass(frozen=True)
+class PluginInfo:
+    """A snapshot of what the manager knows about one plugin, safe to print or serialise."""
+
+    name: str
+    version: str | None
+    distribution: str | None
+    source: str
+    """``entry-point``, ``directory``, ``explicit`` or ``builtin``."""
+    target: str | None
+    status: PluginStatus
+    error: str | None
+    note: str | None
+    dependencies: tuple[str, ...]
+    hooks: tuple[str, ...]
+    tools: tuple[str, ...]
+    agents: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["status"] = self.status.value
+        for key in ("dependencies", "hooks", "tools", "agents"):
+            data[key] = list(data[key])
+        return data
+
+
 @dataclass(eq=False)
 class PluginRecord:
     """Everything known about one plugin name, healthy or not."""
@@ -95,6 +122,23 @@ class PluginRecord:
     @property
     def reason(self) -> str | None:
         return str(self.error) if self.error is not None else None
+
+    def info(self) -> PluginInfo:
+        version = self.version or self.dist_version
+        return PluginInfo(
+            name=self.name,
+            version=str(version) if version is not None else None,
+            distribution=self.distribution,
+            source=self.source,
+            target=self.target,
+            status=self.status,
+            error=self.reason,
+            note=self.note,
+            dependencies=tuple(str(dep) for dep in self.dependencies),
+            hooks=tuple(sorted(self.impls)),
+            tools=tuple(tool.name for tool in self.tools),
+            agents=tuple(agent.name for agent in self.agents),
+        )
 
 
 class Registry:

@@ -190,7 +190,7 @@ def _parameters_model(
     func: Callable[..., Any], signature: inspect.Signature, tool_name: str
 ) -> type[pydantic.BaseModel]:
     try:
-        hints = typing.get_type_hints(func)
+        hints = typing.get_type_hints(func, include_extras=True)
     except Exception:  # unresolvable forward references: fall back to raw annotations
         hints = {}
     fields: dict[str, Any] = {}
