@@ -32,7 +32,7 @@ class PluginEvent:
     source: str | None = None
 
 
-def EventHandler(event_name: str) -> Callable[[F], F]:  # noqa: N802 - the spec's name
+def EventHandler(event_name: str) -> Callable[[F], F]:
     """Mark a method as a handler of ``event_name``; registered when its plugin activates."""
 
     def mark(fn: F) -> F:

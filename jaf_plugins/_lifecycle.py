@@ -169,7 +169,8 @@ class Lifecycle:
     async def _offered(self, rec: PluginRecord, hook: str, kind: type[Any]) -> list[Any]:
         items: list[Any] = []
         attribute = "tools" if kind is Tool else "agents"
-        sources = [await self._step(rec, hook, {}) or [], getattr(rec.plugin, attribute, None) or []]
+        from_hook = await self._step(rec, hook, {}) or []
+        sources = [from_hook, getattr(rec.plugin, attribute, None) or []]
         for source in sources:
             for item in source:
                 if not isinstance(item, kind):

@@ -45,16 +45,20 @@ class _PluggyManager(pluggy.PluginManager):
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
         opts = super().parse_hookimpl_opts(plugin, name)
-        if opts is None and isinstance(plugin, Plugin) and name in HOOK_NAMES:
-            if callable(getattr(plugin, name, None)):
-                return pluggy.HookimplOpts(
-                    wrapper=False,
-                    hookwrapper=False,
-                    optionalhook=False,
-                    tryfirst=False,
-                    trylast=False,
-                    specname=None,
-                )
+        if (
+            opts is None
+            and isinstance(plugin, Plugin)
+            and name in HOOK_NAMES
+            and callable(getattr(plugin, name, None))
+        ):
+            return pluggy.HookimplOpts(
+                wrapper=False,
+                hookwrapper=False,
+                optionalhook=False,
+                tryfirst=False,
+                trylast=False,
+                specname=None,
+            )
         return opts
 
 
@@ -64,6 +68,7 @@ class PluginInfo:
 
     name: str
     version: str | None
+    description: str
     distribution: str | None
     source: str
     """``entry-point``, ``directory``, ``explicit`` or ``builtin``."""
@@ -128,6 +133,7 @@ class PluginRecord:
         return PluginInfo(
             name=self.name,
             version=str(version) if version is not None else None,
+            description=self.plugin.metadata.description if self.plugin else "",
             distribution=self.distribution,
             source=self.source,
             target=self.target,

@@ -92,16 +92,18 @@ def _check(
             distribution=node.distribution,
             hint=f"install or load the plugin {dep.name!r}, or mark the dependency optional",
         )
-    if target.version is not None and dep.constraint:
-        if not dep.specifier.contains(target.version, prereleases=True):
-            return DependencyVersionError(
-                f"requires {dep.name}{dep.constraint}, but {dep.name!r} {target.version} "
-                "is loaded",
-                plugin=name,
-                distribution=node.distribution,
-                hint=f"install a version of {dep.name!r} matching {dep.constraint!r}, "
-                "or relax the constraint",
-            )
+    if (
+        target.version is not None
+        and dep.constraint
+        and not dep.specifier.contains(target.version, prereleases=True)
+    ):
+        return DependencyVersionError(
+            f"requires {dep.name}{dep.constraint}, but {dep.name!r} {target.version} is loaded",
+            plugin=name,
+            distribution=node.distribution,
+            hint=f"install a version of {dep.name!r} matching {dep.constraint!r}, "
+            "or relax the constraint",
+        )
     return None
 
 

@@ -25,9 +25,7 @@ def main() -> None:
 @click.option("--args", "tool_args", default=None, help="JSON arguments for the tool.")
 @click.option("--event", "event_name", default="user_signup", show_default=True)
 @click.option("--data", "event_data", default='{"name": "Ada", "city": "Paris"}', show_default=True)
-def demo(
-    tool_name: str | None, tool_args: str | None, event_name: str, event_data: str
-) -> None:
+def demo(tool_name: str | None, tool_args: str | None, event_name: str, event_data: str) -> None:
     """Discover installed plugins, activate them, call a tool, emit an event, shut down."""
     logging.basicConfig(level=logging.WARNING, format="  log %(levelname)s %(name)s: %(message)s")
     code = anyio.run(_demo, tool_name, tool_args, event_name, json.loads(event_data))
@@ -78,7 +76,9 @@ def _print_table(pm: PluginManager) -> None:
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        click.echo("   " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)))
+        click.echo(
+            "   " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        )
     for info in pm.list_plugins():
         if info.error:
             click.echo(f"   ! {info.error}")

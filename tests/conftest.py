@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-
 import pytest
 
 HOST_ENV = ("LOAD", "BLOCK", "AUTOLOAD", "TIMEOUT", "EVENT_TIMEOUT")
@@ -15,10 +12,9 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_host_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _isolated_host_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests see no JAF_PLUGINS_* variables, and entry-point autoload is off unless a test
     turns it on: whatever plugins happen to be installed must not leak into unit tests."""
     for name in HOST_ENV:
         monkeypatch.delenv(f"JAF_PLUGINS_{name}", raising=False)
     monkeypatch.setenv("JAF_PLUGINS_AUTOLOAD", "0")
-    yield

@@ -20,9 +20,7 @@ async def test_greets_on_signup_after_weather_is_active() -> None:
     async with pm:
         assert pm.get_status("greeter") is PluginStatus.ACTIVE
         outcome = await pm.emit_event("user_signup", {"name": "Ada", "city": "Oslo"})
-        assert [r.value for r in outcome.results] == [
-            jaf_plugins_greeter.greet("Ada", "Oslo")
-        ]
+        assert [r.value for r in outcome.results] == [jaf_plugins_greeter.greet("Ada", "Oslo")]
         assert outcome.results[0].value.startswith("Welcome, Ada!")
 
 
