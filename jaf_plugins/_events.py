@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -45,14 +46,28 @@ def EventHandler(event_name: str) -> Callable[[F], F]:
 
 def marked_handlers(plugin: object) -> Iterable[tuple[str, Handler]]:
     """``(event name, bound method)`` for each ``@EventHandler`` method of ``plugin``'s class."""
+    cls = type(plugin)
+    attributes = _MARKED.get(cls)
+    if attributes is None:
+        attributes = _MARKED[cls] = _marked_attributes(cls)
+    return [(event, getattr(plugin, attr)) for event, attr in attributes]
+
+
+# Scanning the MRO is the costly part and a class's methods do not change, so it is done once
+# per class; weak keys let reloaded-away classes be collected.
+_MARKED: weakref.WeakKeyDictionary[type, tuple[tuple[str, str], ...]] = weakref.WeakKeyDictionary()
+
+
+def _marked_attributes(cls: type) -> tuple[tuple[str, str], ...]:
+    found: list[tuple[str, str]] = []
     seen: set[str] = set()
-    for klass in type(plugin).__mro__:
+    for klass in cls.__mro__:
         for attr, value in vars(klass).items():
             if attr in seen:
                 continue
             seen.add(attr)
-            for event_name in getattr(value, _EVENT_ATTR, ()):
-                yield event_name, getattr(plugin, attr)
+            found.extend((event_name, attr) for event_name in getattr(value, _EVENT_ATTR, ()))
+    return tuple(found)
 
 
 @dataclass(frozen=True)

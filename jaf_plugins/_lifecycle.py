@@ -116,6 +116,20 @@ class Lifecycle:
             with anyio.CancelScope(shield=True):
                 await (self._teardown(rec) if initialized else self._run_cleanups(rec))
             return await self._notify_failed(rec)
+        except anyio.get_cancelled_exc_class():
+            # Cancelled mid-start: release what was set up, then let cancellation proceed.
+            rec.fail(
+                PluginStatus.FAILED,
+                LifecycleError(
+                    f"cancelled while {rec.status.value}",
+                    plugin=rec.name,
+                    distribution=rec.distribution,
+                    hint="activate it again",
+                ),
+            )
+            with anyio.CancelScope(shield=True):
+                await (self._teardown(rec) if initialized else self._run_cleanups(rec))
+            raise
         rec.set_status(PluginStatus.ACTIVE)
         self.activation_order.append(rec.name)
         self._on_change()

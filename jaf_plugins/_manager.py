@@ -4,18 +4,21 @@ and events; holds no logic of its own beyond deciding what to call."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import pluggy
 from packaging.version import Version
 
 from . import _discovery
 from ._agents import Agent
 from ._builtins import CorePlugin, ToolsPlugin
+from ._calling import call_impl
 from ._context import PluginConfig, PluginContext
 from ._discovery import Candidate
 from ._errors import DuplicatePluginError, JafPluginsError, PluginNotFoundError
@@ -82,7 +85,11 @@ class PluginManager:
     # -- context manager ------------------------------------------------------------------
 
     async def __aenter__(self) -> PluginManager:
-        await self.activate_all()
+        try:
+            await self.activate_all()
+        except BaseException:
+            await self.deactivate_all()  # __aexit__ will not run: release what started
+            raise
         return self
 
     async def __aexit__(
@@ -322,10 +329,11 @@ class PluginManager:
             rec = self._registry.records[name]
             if rec.status is not PluginStatus.ACTIVE:
                 continue
-            subs += rec.subscriptions
+            assert rec.plugin is not None
+            subs += [Subscription(name, event, fn) for event, fn in rec.plugin._event_handlers]
             impl = rec.impls.get("on_event")
             if impl is not None:
-                subs.append(Subscription(name, "*", impl.function))
+                subs.append(Subscription(name, "*", functools.partial(_call_on_event, impl)))
         return subs
 
     # -- internals ------------------------------------------------------------------------
@@ -369,3 +377,7 @@ def _describe_target(obj: object) -> str:
     module = getattr(obj, "__module__", None) or type(obj).__module__
     qualname = getattr(obj, "__qualname__", None) or type(obj).__qualname__
     return f"{module}:{qualname}"
+
+
+def _call_on_event(impl: pluggy.HookImpl, event: PluginEvent) -> Awaitable[Any]:
+    return call_impl(impl, {"event": event})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import re
 import types
@@ -76,7 +77,7 @@ class PluginDependency:
                 hint="write a PEP 440 specifier such as '>=1.0,<2'",
             ) from exc
 
-    @property
+    @functools.cached_property
     def specifier(self) -> SpecifierSet:
         return SpecifierSet(self.constraint)
 
@@ -140,7 +141,7 @@ class Plugin:
         self.agents = []
         self.status = PluginStatus.INACTIVE
         self._logger: logging.Logger | None = None
-        self._event_handlers: dict[str, list[Handler]] = {}
+        self._event_handlers: list[tuple[str, Handler]] = []  # in registration order
         self._emitter: Callable[..., Any] | None = None
         self._on_handlers_changed: Callable[[], None] | None = None
 
@@ -179,9 +180,8 @@ class Plugin:
         The same handler registered twice for one event runs once. ``event_name`` may end in
         ``*`` to subscribe to every event with that prefix (``"user.*"``, or ``"*"`` for all).
         """
-        handlers = self._event_handlers.setdefault(event_name, [])
-        if handler not in handlers:
-            handlers.append(handler)
+        if (event_name, handler) not in self._event_handlers:
+            self._event_handlers.append((event_name, handler))
             if self._on_handlers_changed is not None:
                 self._on_handlers_changed()
 

@@ -1,5 +1,5 @@
 """What the manager knows about each plugin: one record per name, pluggy registration,
-and the indexes of hook implementations, tools, agents and event subscriptions."""
+and the indexes of hook implementations, tools and agents."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from ._errors import (
     PluginValidationError,
     ToolConflictError,
 )
-from ._events import Subscription, marked_handlers
+from ._events import marked_handlers
 from ._markers import PROJECT_NAME
 from ._plugin import (
     Plugin,
@@ -108,7 +108,6 @@ class PluginRecord:
     context: PluginContext | None = None
     tools: list[Tool] = field(default_factory=list)
     agents: list[Agent] = field(default_factory=list)
-    subscriptions: list[Subscription] = field(default_factory=list)
     note: str | None = None
     """Why a DISABLED plugin was not loaded."""
 
@@ -300,17 +299,16 @@ class Registry:
         for agent in record.agents:
             agent.plugin = agent.plugin or record.name
             self._agents.setdefault(agent.name, []).append(agent)
-        record.subscriptions = [
-            Subscription(record.name, event, handler)
-            for event, handler in _all_handlers(record.plugin)
-        ]
+        if record.plugin is not None:
+            for event_name, handler in marked_handlers(record.plugin):
+                record.plugin.register_event_handler(event_name, handler)
 
     def withdraw(self, record: PluginRecord) -> None:
         for tool in record.tools:
             _remove(self._tools, tool.name, tool)
         for agent in record.agents:
             _remove(self._agents, agent.name, agent)
-        record.tools, record.agents, record.subscriptions = [], [], []
+        record.tools, record.agents = [], []
         if record.plugin is not None:
             record.plugin._event_handlers.clear()
 
@@ -325,16 +323,6 @@ class Registry:
 
     def agents(self) -> list[Agent]:
         return [agent for agents in self._agents.values() for agent in agents]
-
-
-def _all_handlers(plugin: Plugin | None) -> list[tuple[str, Any]]:
-    if plugin is None:
-        return []
-    for event_name, handler in marked_handlers(plugin):
-        handlers = plugin._event_handlers.setdefault(event_name, [])
-        if handler not in handlers:
-            handlers.append(handler)
-    return [(event, h) for event, handlers in plugin._event_handlers.items() for h in handlers]
 
 
 def _parse_version(value: str, plugin: str, distribution: str | None) -> Version:

@@ -62,7 +62,7 @@ class Tool:
         self._func = func
         self.is_async = inspect.iscoroutinefunction(func)
         self._signature = inspect.signature(func)
-        self.parameters = _parameters_model(func, self._signature, self.name)
+        self.parameters, self._field_to_param = _parameters_model(func, self._signature, self.name)
         self._positional_only = [
             p.name
             for p in self._signature.parameters.values()
@@ -169,7 +169,7 @@ class Tool:
             ) from None
 
     def _invoke(self, model: pydantic.BaseModel) -> Any:
-        values = {field: getattr(model, field) for field in type(model).model_fields}
+        values = {param: getattr(model, field) for field, param in self._field_to_param.items()}
         positional = [values.pop(name) for name in self._positional_only]
         return self.func(*positional, **values)
 
@@ -188,12 +188,14 @@ def _describe(exc: pydantic.ValidationError) -> str:
 
 def _parameters_model(
     func: Callable[..., Any], signature: inspect.Signature, tool_name: str
-) -> type[pydantic.BaseModel]:
-    try:
-        hints = typing.get_type_hints(func, include_extras=True)
-    except Exception:  # unresolvable forward references: fall back to raw annotations
-        hints = {}
+) -> tuple[type[pydantic.BaseModel], dict[str, str]]:
+    """A model of the parameters, and which model field carries which parameter.
+
+    A parameter whose name a pydantic model reserves (``schema``, ``json``, ``model_config``…)
+    gets another field name and keeps its own name as the alias models see.
+    """
     fields: dict[str, Any] = {}
+    field_to_param: dict[str, str] = {}
     for param in signature.parameters.values():
         if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             raise ToolDefinitionError(
@@ -205,17 +207,55 @@ def _parameters_model(
                 f"tool {tool_name!r}: parameter {param.name!r} starts with '_'",
                 hint="rename the parameter; models cannot pass private names",
             )
-        annotation = hints.get(param.name, param.annotation)
-        if annotation is inspect.Parameter.empty:
-            annotation = Any
+        annotation = _resolve_annotation(func, param, tool_name)
         default = ... if param.default is inspect.Parameter.empty else param.default
-        fields[param.name] = (annotation, default)
+        field_name = param.name
+        while (
+            field_name in _RESERVED
+            or field_name in fields
+            or (field_name != param.name and field_name in signature.parameters)
+        ):
+            field_name = "p_" + field_name
+        field = pydantic.Field(default, alias=param.name) if field_name != param.name else default
+        fields[field_name] = (annotation, field)
+        field_to_param[field_name] = param.name
     model_name = "".join(part.capitalize() for part in tool_name.split("_")) + "Args"
+    config = pydantic.ConfigDict(
+        extra="forbid", arbitrary_types_allowed=True, protected_namespaces=()
+    )
     try:
-        return pydantic.create_model(
-            model_name,
-            __config__=pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=True),
-            **fields,
-        )
-    except (pydantic.PydanticSchemaGenerationError, TypeError) as exc:
-        raise ToolDefinitionError(f"tool {tool_name!r}: {exc}") from exc
+        model = pydantic.create_model(model_name, __config__=config, **fields)
+        model.model_rebuild(raise_errors=True)
+    except (pydantic.PydanticSchemaGenerationError, pydantic.PydanticUserError, TypeError) as exc:
+        raise ToolDefinitionError(
+            f"tool {tool_name!r}: {exc}",
+            hint="annotate every parameter with a type pydantic can validate",
+        ) from exc
+    return model, field_to_param
+
+
+_RESERVED = frozenset(dir(pydantic.BaseModel))
+
+
+def _resolve_annotation(func: Callable[..., Any], param: inspect.Parameter, tool_name: str) -> Any:
+    """One parameter's annotation, resolved on its own (an unresolvable return type or
+    sibling must not spoil it), keeping ``Annotated`` constraints."""
+    annotation = param.annotation
+    if annotation is inspect.Parameter.empty:
+        return Any
+    if not isinstance(annotation, str):
+        return annotation
+
+    def shim() -> None: ...
+
+    shim.__annotations__ = {param.name: annotation}
+    try:
+        return typing.get_type_hints(
+            shim, globalns=getattr(func, "__globals__", {}), include_extras=True
+        )[param.name]
+    except Exception as exc:
+        raise ToolDefinitionError(
+            f"tool {tool_name!r}: cannot resolve the annotation {annotation!r} of parameter "
+            f"{param.name!r} ({type(exc).__name__}: {exc})",
+            hint="import that type at module level (not only under TYPE_CHECKING)",
+        ) from exc

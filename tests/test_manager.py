@@ -423,3 +423,27 @@ async def test_explicit_load_rejects_bad_input_with_clear_errors() -> None:
     with pytest.raises(PluginValidationError, match="initialize"):
         await pm.load_plugin("wrong_hook", WrongHook())
     assert pm.plugin_names == ["core", "tools", "db"]  # nothing half-registered
+
+
+async def test_cancelled_during_activation_releases_everything_already_set_up() -> None:
+    log: list[tuple[str, str]] = []
+    released: list[str] = []
+
+    class Hangs(Recorder):
+        async def initialize(self, context: PluginContext) -> bool:
+            context.add_cleanup(lambda: released.append(self.metadata.name))
+            await super().initialize(context)
+            await anyio.sleep(10)
+            return True
+
+    pm = PluginManager()
+    await load(pm, Recorder("fast", log), Hangs("hangs", log))
+    with anyio.move_on_after(0.2) as scope:
+        async with pm:
+            pytest.fail("activation cannot have finished")
+    assert scope.cancelled_caught
+    assert released == ["hangs"]
+    assert ("deactivate", "fast") in log  # the active one was torn down too
+    assert pm.get_status("fast") is PluginStatus.INACTIVE
+    assert pm.get_status("hangs") is PluginStatus.FAILED
+    assert "cancelled while initializing" in (pm.get_error("hangs") or "")
