@@ -18,6 +18,7 @@ dependencies finished, or if ``deactivate_all()`` leaves a plugin not INACTIVE.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import random
@@ -100,33 +101,43 @@ class BenchFailure(Exception):
 
 
 async def run_host(specs: list[Spec]) -> tuple[float, float]:
-    """Time ``activate_all()``; return (seconds, worst start lag after the last dependency)."""
+    """Time ``activate_all()``; return (seconds, critical path of the sleeps as they ran).
+
+    The second figure is the longest path using each plugin's measured ``initialize`` time,
+    so it includes the event loop's timer overshoot, which no host can avoid.
+    """
     plugins = make_plugins(specs)
     pm = PluginManager(autoload=False)
     for name, plugin in plugins.items():
         await pm.load_plugin(name, plugin)
 
+    gc.collect()
     started = time.perf_counter()
     await pm.activate_all()
     elapsed = time.perf_counter() - started
 
-    wrong = {n: pm.get_status(n) for n in plugins if pm.get_status(n) is not PluginStatus.ACTIVE}
+    wrong = {
+        n: str(pm.get_status(n)) for n in plugins if pm.get_status(n) is not PluginStatus.ACTIVE
+    }
     if wrong:
         raise BenchFailure(f"after activate_all(), not ACTIVE: {wrong}")
-    worst_lag = 0.0
+    as_slept: dict[str, float] = {}
     for spec in specs:
         plugin = plugins[spec.name]
         assert plugin.started is not None
         ready = max((_finished(plugins[d]) for d in spec.dependencies), default=started)
         if plugin.started < ready:
             raise BenchFailure(f"{spec.name} started before its dependencies finished")
-        worst_lag = max(worst_lag, plugin.started - ready)
+        as_slept[spec.name] = _finished(plugin) - plugin.started
+        as_slept[spec.name] += max((as_slept[d] for d in spec.dependencies), default=0)
 
     await pm.deactivate_all()
-    wrong = {n: pm.get_status(n) for n in plugins if pm.get_status(n) is not PluginStatus.INACTIVE}
+    wrong = {
+        n: str(pm.get_status(n)) for n in plugins if pm.get_status(n) is not PluginStatus.INACTIVE
+    }
     if wrong:
         raise BenchFailure(f"after deactivate_all(), not INACTIVE: {wrong}")
-    return elapsed, worst_lag
+    return elapsed, max(as_slept.values())
 
 
 def _finished(plugin: BenchPlugin) -> float:
@@ -136,6 +147,7 @@ def _finished(plugin: BenchPlugin) -> float:
 
 async def run_level_by_level(specs: list[Spec]) -> float:
     plugins = make_plugins(specs)
+    gc.collect()
     started = time.perf_counter()
     for layer in range(LAYERS):
         async with anyio.create_task_group() as tg:
@@ -147,6 +159,7 @@ async def run_level_by_level(specs: list[Spec]) -> float:
 
 async def run_one_by_one(specs: list[Spec]) -> float:
     plugins = make_plugins(specs)
+    gc.collect()
     started = time.perf_counter()
     for spec in specs:
         await plugins[spec.name].initialize(None)
@@ -156,7 +169,7 @@ async def run_one_by_one(specs: list[Spec]) -> float:
 @dataclass
 class Results:
     host: list[float]
-    lag: list[float]
+    as_slept: list[float]
     level: list[float]
     serial: list[float]
 
@@ -164,9 +177,9 @@ class Results:
 async def bench(specs: list[Spec], repeat: int) -> Results:
     results = Results([], [], [], [])
     for _ in range(repeat):
-        host, lag = await run_host(specs)
+        host, as_slept = await run_host(specs)
         results.host.append(host)
-        results.lag.append(lag)
+        results.as_slept.append(as_slept)
         results.level.append(await run_level_by_level(specs))
         results.serial.append(await run_one_by_one(specs))
     return results
@@ -184,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     specs = build_graph(args.seed)
     path = critical_path(specs)
     edges = sum(len(s.dependencies) for s in specs)
+    total = sum(s.duration for s in specs)
     print(
         f"Python {platform.python_version()} ({platform.python_implementation()}), "
         f"backend {args.backend}, {os.cpu_count()} cores, {platform.system()}"
@@ -191,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{len(specs)} plugins, {LAYERS} layers x {WIDTH}, {edges} edges, seed {args.seed}, "
         f"sleep {BASE_SLEEP * 1e3:.0f}+[0,{MAX_JITTER * 1e3:.0f}] ms, "
-        f"sum of sleeps {sum(s.duration for s in specs):.3f} s, median of {args.repeat}"
+        f"sum of sleeps {total:.3f} s, median of {args.repeat}"
     )
 
     try:
@@ -201,25 +215,30 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     host = statistics.median(res.host)
+    slept = statistics.median(res.as_slept)
     level = statistics.median(res.level)
     serial = statistics.median(res.serial)
     rows = [
         ("host activate_all()", host, ""),
-        ("critical path (bound)", path, f"host/critical = {host / path:.3f}x"),
         (
-            "level-by-level",
-            level,
-            f"host/level = {host / level:.3f}x  (ideal {level_bound(specs):.4f} s)",
+            "critical path (bound)",
+            path,
+            f"host/critical   {host / path:6.3f}x  (target <= {TARGET})",
         ),
-        ("one-by-one", serial, f"host/one-by-one = {host / serial:.3f}x"),
+        ("critical path, as slept", slept, f"host/as-slept   {host / slept:6.3f}x  (info)"),
+        ("level-by-level", level, f"host/level      {host / level:6.3f}x"),
+        ("one-by-one", serial, f"host/one-by-one {host / serial:6.3f}x"),
     ]
     print()
-    print(f"{'measurement':<24}{'seconds':>9}  ratio")
+    print(f"{'measurement (median)':<25}{'seconds':>8}  ratio")
     for label, seconds, ratio in rows:
-        print(f"{label:<24}{seconds:>9.4f}  {ratio}")
+        print(f"{label:<25}{seconds:>8.4f}  {ratio}")
     print()
     print(f"host runs: {', '.join(f'{s:.4f}' for s in res.host)}")
-    print(f"worst start lag after last dependency finished: {max(res.lag) * 1e3:.2f} ms")
+    print(
+        f"ideal level-by-level (sum of layer maxima) {level_bound(specs):.4f} s; "
+        f"timer overshoot per sleep {(serial - total) / len(specs) * 1e3:.2f} ms (one-by-one)"
+    )
     met = "met" if host / path <= TARGET else "MISSED"
     print(f"target host/critical <= {TARGET:.2f}x: {met}")
     print("all 100 plugins ACTIVE after activate_all(), INACTIVE after deactivate_all(): ok")

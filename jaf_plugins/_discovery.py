@@ -125,6 +125,9 @@ def import_candidate(candidate: Candidate) -> object:
         ) from exc
 
 
+_SEE_TRACEBACK = "fix the error in the plugin's code; its traceback is in pm.get_traceback(name)"
+
+
 def _import_hint(candidate: Candidate, exc: Exception) -> str:
     if isinstance(exc, ModuleNotFoundError):
         return f"install the module {exc.name!r}, or correct the target {candidate.target!r}"
@@ -132,7 +135,7 @@ def _import_hint(candidate: Candidate, exc: Exception) -> str:
         return f"the entry point names an attribute that does not exist: {candidate.target!r}"
     if isinstance(exc, SyntaxError):
         return f"correct the syntax error at line {exc.lineno} of {exc.filename}"
-    return "see the traceback (get_error / jaf-plugins check --verbose)"
+    return _SEE_TRACEBACK
 
 
 def plugins_from_object(obj: object, candidate: Candidate) -> list[Plugin]:
@@ -185,7 +188,7 @@ def _construct(factory: Callable[[], object], candidate: Candidate) -> Plugin:
                 "give __init__ defaults for every argument, or point the entry point at a "
                 "zero-argument factory"
                 if needs_args
-                else "see the traceback (get_error / jaf-plugins check --verbose)"
+                else _SEE_TRACEBACK
             ),
         ) from exc
     return made  # type: ignore[return-value]  # checked by the caller

@@ -109,6 +109,12 @@ class Subscription:
     plugin: str
     pattern: str
     handler: Handler
+    #: What outcomes and logs call the handler; defaults to its ``__qualname__``.
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.label or getattr(self.handler, "__qualname__", repr(self.handler))
 
     def matches(self, event_name: str) -> bool:
         if self.pattern.endswith("*"):
@@ -174,7 +180,7 @@ class EventBus:
         results[index] = await self._run(sub, event)
 
     async def _run(self, sub: Subscription, event: PluginEvent) -> HandlerResult:
-        name = getattr(sub.handler, "__qualname__", repr(sub.handler))
+        name = sub.name
         try:
             with anyio.fail_after(self.timeout):
                 value = await await_maybe(sub.handler(event))

@@ -151,7 +151,7 @@ class PluginManager:
         return loaded
 
     def _load_candidate(self, candidate: Candidate, *, bind_name: bool) -> list[str]:
-        note = self._filtered_out(candidate.name)
+        note = self._filtered_out(candidate)
         if note is not None:
             self._registry.record_disabled(candidate, note)
             return []
@@ -172,7 +172,9 @@ class PluginManager:
             except JafPluginsError as exc:
                 self._record_failure(each, exc)
                 continue
-            if (note := self._filtered_out(record.name)) is not None:
+            # The allowlist was checked before import (by entry-point or file name); the
+            # blocklist is checked again so a plugin's own name can always block it.
+            if (note := self._blocked(record.name)) is not None:
                 self._registry.unregister(record)
                 self._registry.record_disabled(each, note)
                 continue
@@ -191,12 +193,19 @@ class PluginManager:
         _logger.error("%s", error)
         self._registry.problems.append(error)
 
-    def _filtered_out(self, name: str) -> str | None:
-        if name in self.settings.blocklist:
-            return "blocked (JAF_PLUGINS_BLOCK / block=)"
+    def _blocked(self, name: str) -> str | None:
+        return "blocked (JAF_PLUGINS_BLOCK / block=)" if name in self.settings.blocklist else None
+
+    def _filtered_out(self, candidate: Candidate) -> str | None:
+        if (note := self._blocked(candidate.name)) is not None:
+            return note
         allow = self.settings.allowlist
-        if allow is not None and name not in allow:
-            return "not in the allowlist (JAF_PLUGINS_LOAD / load=)"
+        if allow is not None and candidate.name not in allow:
+            where = "file" if candidate.source == "directory" else "entry-point"
+            return (
+                f"not in the allowlist (JAF_PLUGINS_LOAD / load=), "
+                f"which is matched by {where} name {candidate.name!r} before import"
+            )
         return None
 
     def _wire(self, plugin: Plugin) -> None:
@@ -333,7 +342,9 @@ class PluginManager:
             subs += [Subscription(name, event, fn) for event, fn in rec.plugin._event_handlers]
             impl = rec.impls.get("on_event")
             if impl is not None:
-                subs.append(Subscription(name, "*", functools.partial(_call_on_event, impl)))
+                subs.append(
+                    Subscription(name, "*", functools.partial(_call_on_event, impl), "on_event")
+                )
         return subs
 
     # -- internals ------------------------------------------------------------------------

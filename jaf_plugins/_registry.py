@@ -219,7 +219,9 @@ class Registry:
             self.pluggy.register(hook_object, name=name)
         except (pluggy.PluginValidationError, ValueError) as exc:
             raise PluginValidationError(
-                f"hook implementation does not match its specification: {exc}",
+                # pluggy's message spans lines; errors here are documented as one line.
+                "hook implementation does not match its specification: "
+                + "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()),
                 plugin=name,
                 distribution=candidate.distribution,
                 hint="name the parameters as in jaf_plugins.hookspecs (e.g. "
