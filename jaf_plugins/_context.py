@@ -6,6 +6,8 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+import pydantic
+
 from ._errors import MissingDependencyError
 
 if TYPE_CHECKING:
@@ -30,6 +32,8 @@ class PluginConfig(Mapping[str, Any]):
         if namespace in (self.namespace, f"plugin_{self.namespace}"):
             return self
         nested = self._data.get(namespace)
+        if isinstance(nested, pydantic.BaseModel):
+            nested = dict(nested)
         qualified = f"{self.namespace}.{namespace}" if self.namespace else namespace
         return PluginConfig(nested if isinstance(nested, Mapping) else {}, namespace=qualified)
 
@@ -57,10 +61,13 @@ class PluginContext:
         config: PluginConfig,
         dependencies: Mapping[str, Plugin | None],
         required: frozenset[str],
+        settings: pydantic.BaseModel | None = None,
     ) -> None:
         self.name = name
         self.manager = manager
         self.config = config
+        #: The plugin's ``settings_model``, validated; ``None`` when it declares none.
+        self.settings = settings
         self.logger = logging.getLogger(f"jaf.plugins.{name}")
         self._dependencies = dict(dependencies)
         self._required = required

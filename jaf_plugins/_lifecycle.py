@@ -99,11 +99,11 @@ class Lifecycle:
                 )
                 return await self._give_up(rec, PluginStatus.SKIPPED, error)
 
-        rec.error, rec.traceback = None, None
-        rec.context = self._make_context(rec)
+        rec.error, rec.traceback, rec.context = None, None, None
         initialized = False
         try:
             rec.set_status(PluginStatus.INITIALIZING)
+            rec.context = self._make_context(rec)  # validates settings: may fail this plugin
             await self._step(rec, "initialize", {"context": rec.context})
             initialized = True
             rec.set_status(PluginStatus.ACTIVATING)

@@ -26,7 +26,7 @@ from ._events import EventBus, EventOutcome, PluginEvent, Subscription
 from ._lifecycle import Lifecycle, is_startable
 from ._plugin import Plugin, PluginStatus
 from ._registry import BUILTIN_SOURCE, PluginInfo, PluginRecord, Registry
-from ._settings import load_host_settings
+from ._settings import SettingsFiles, load_host_settings, load_plugin_settings, path_setting
 from ._tools import Tool
 
 _logger = logging.getLogger("jaf.plugins")
@@ -52,9 +52,20 @@ class PluginManager:
         max_event_depth: int = 16,
         concurrent_events: bool = False,
         config: Mapping[str, Mapping[str, Any]] | None = None,
+        settings_file: str | os.PathLike[str] | None = None,
+        env_file: str | os.PathLike[str] | None = None,
     ) -> None:
+        self._files = SettingsFiles.find(
+            env_file=path_setting(env_file, "ENV_FILE"),
+            settings_file=path_setting(settings_file, "SETTINGS_FILE"),
+        )
         self.settings = load_host_settings(
-            autoload=autoload, load=load, block=block, timeout=timeout, event_timeout=event_timeout
+            self._files,
+            autoload=autoload,
+            load=load,
+            block=block,
+            timeout=timeout,
+            event_timeout=event_timeout,
         )
         self.enable_hot_reload = enable_hot_reload
         self._config = {name: dict(values) for name, values in (config or {}).items()}
@@ -369,10 +380,18 @@ class PluginManager:
             )
             for dep in rec.dependencies
         }
+        assert rec.plugin is not None
+        try:
+            settings, values = load_plugin_settings(
+                rec.name, rec.plugin.settings_model, self._config.get(rec.name, {}), self._files
+            )
+        except JafPluginsError as exc:
+            raise exc.about(rec.name, rec.distribution) from None
         return PluginContext(
             name=rec.name,
             manager=self,
-            config=PluginConfig(self._config.get(rec.name, {}), namespace=rec.name),
+            config=PluginConfig(values, namespace=rec.name),
+            settings=settings,
             dependencies=dependencies,
             required=frozenset(d.name for d in rec.dependencies if not d.optional),
         )

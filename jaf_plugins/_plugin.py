@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import pydantic
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from ._errors import JafPluginsError, PluginValidationError
@@ -134,6 +135,10 @@ class Plugin:
     tools: list[Tool]
     agents: list[Agent]
     status: PluginStatus
+    settings_model: type[pydantic.BaseModel] | None = None
+    """A pydantic model of this plugin's settings. The host builds it from the sources in
+    the README ("Settings") before ``initialize``; the plugin reads it as
+    ``context.settings`` (and as the mapping ``context.config``)."""
 
     def __init__(self) -> None:
         self.metadata = PluginMetadata(name=default_plugin_name(type(self)))
@@ -259,6 +264,9 @@ class ModulePlugin(Plugin):
         if isinstance(declared, PluginMetadata):
             self.metadata = PluginMetadata(**vars(declared))
         self.metadata.name = name
+        model = getattr(module, "settings_model", None)
+        if isinstance(model, type) and issubclass(model, pydantic.BaseModel):
+            self.settings_model = model
         if not self.metadata.description and module.__doc__:
             self.metadata.description = module.__doc__.strip().splitlines()[0]
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-import pytest
+import os
 
-HOST_ENV = ("LOAD", "BLOCK", "AUTOLOAD", "TIMEOUT", "EVENT_TIMEOUT")
+import pytest
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -15,6 +15,7 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 def _isolated_host_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests see no JAF_PLUGINS_* variables, and entry-point autoload is off unless a test
     turns it on: whatever plugins happen to be installed must not leak into unit tests."""
-    for name in HOST_ENV:
-        monkeypatch.delenv(f"JAF_PLUGINS_{name}", raising=False)
+    for name in list(os.environ):
+        if name.upper().startswith("JAF_PLUGINS_"):
+            monkeypatch.delenv(name)
     monkeypatch.setenv("JAF_PLUGINS_AUTOLOAD", "0")

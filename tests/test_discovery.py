@@ -706,8 +706,12 @@ def test_invalid_environment_variable_is_named(
 
 
 def test_invalid_argument_is_named_as_an_argument() -> None:
-    with pytest.raises(SettingsError, match=r"argument 'timeout'.*got -1"):
+    with pytest.raises(SettingsError) as caught:
         PluginManager(timeout=-1)
+    assert str(caught.value) == (
+        "invalid host settings: timeout from PluginManager(timeout=...): "
+        "Input should be greater than 0 (got -1). Fix: pass a valid value in PluginManager(timeout=...)"
+    )
 
 
 # -- plugin folders -------------------------------------------------------------------------
