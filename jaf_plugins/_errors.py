@@ -14,7 +14,8 @@
     │   ├── DependencyCycleError     plugins depend on each other in a ring
     │   └── DependencyFailedError    a dependency failed or was skipped, so this one is skipped
     ├── LifecycleError               initialize/activate/deactivate raised or returned False
-    │   └── PluginTimeoutError       ...or ran past its timeout (also TimeoutError)
+    │   ├── PluginTimeoutError       ...or ran past its timeout (also TimeoutError)
+    │   └── ReloadError              a reload failed; the previous version keeps running
     ├── ToolError
     │   ├── ToolDefinitionError      a function cannot become a tool (TypeError)
     │   ├── ToolValidationError      arguments do not match the tool's schema (ValueError)
@@ -109,6 +110,10 @@ class LifecycleError(JafPluginsError):
 
 class PluginTimeoutError(LifecycleError, TimeoutError):
     """A lifecycle step ran past its timeout."""
+
+
+class ReloadError(LifecycleError):
+    """A reload failed; the previous version keeps running."""
 
 
 class ToolError(JafPluginsError):

@@ -7,7 +7,7 @@ dependents with a reason naming it, and tears down whatever it had already set u
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import anyio
@@ -22,12 +22,12 @@ from ._errors import (
     LifecycleError,
     PluginTimeoutError,
 )
-from ._plugin import PluginStatus
+from ._plugin import Plugin, PluginStatus
 from ._registry import BUILTIN_SOURCE, PluginRecord, Registry
 from ._tools import Tool
 
 _logger = logging.getLogger("jaf.plugins")
-ContextFactory = Callable[[PluginRecord], PluginContext]
+ContextFactory = Callable[[PluginRecord, Mapping[str, Plugin]], PluginContext]
 
 
 class Lifecycle:
@@ -99,23 +99,42 @@ class Lifecycle:
                 )
                 return await self._give_up(rec, PluginStatus.SKIPPED, error)
 
+        try:
+            tools, agents = await self.bring_up(rec, {})
+        except JafPluginsError:
+            return await self._notify_failed(rec)
+        self.registry.publish(rec, tools, agents)
+        rec.set_status(PluginStatus.ACTIVE)
+        self.activation_order.append(rec.name)
+        self._on_change()
+        assert rec.plugin is not None
+        await self.notify("on_plugin_activated", name=rec.name, plugin=rec.plugin)
+
+    async def bring_up(
+        self, rec: PluginRecord, replacing: Mapping[str, Plugin]
+    ) -> tuple[list[Tool], list[Agent]]:
+        """Validate settings, initialize and activate ``rec``; returns what it offers, unpublished.
+
+        ``replacing`` maps names to the instances a reload is putting in place, so the
+        plugin's context hands out those. On failure the plugin is FAILED, whatever it set up
+        is released, and the error is raised.
+        """
         rec.error, rec.traceback, rec.context = None, None, None
         initialized = False
         try:
             rec.set_status(PluginStatus.INITIALIZING)
-            rec.context = self._make_context(rec)  # validates settings: may fail this plugin
+            rec.context = self._make_context(rec, replacing)  # validates settings
             await self._step(rec, "initialize", {"context": rec.context})
             initialized = True
             rec.set_status(PluginStatus.ACTIVATING)
             await self._step(rec, "activate", {})
             tools = await self._offered(rec, "get_tools", Tool)
             agents = await self._offered(rec, "get_agents", Agent)
-            self.registry.publish(rec, tools, agents)
         except JafPluginsError as exc:
             rec.fail(PluginStatus.FAILED, exc)
             with anyio.CancelScope(shield=True):
                 await (self._teardown(rec) if initialized else self._run_cleanups(rec))
-            return await self._notify_failed(rec)
+            raise
         except anyio.get_cancelled_exc_class():
             # Cancelled mid-start: release what was set up, then let cancellation proceed.
             rec.fail(
@@ -130,11 +149,7 @@ class Lifecycle:
             with anyio.CancelScope(shield=True):
                 await (self._teardown(rec) if initialized else self._run_cleanups(rec))
             raise
-        rec.set_status(PluginStatus.ACTIVE)
-        self.activation_order.append(rec.name)
-        self._on_change()
-        assert rec.plugin is not None
-        await self.notify("on_plugin_activated", name=rec.name, plugin=rec.plugin)
+        return tools, agents
 
     async def _give_up(
         self, rec: PluginRecord, status: PluginStatus, error: JafPluginsError
@@ -216,6 +231,17 @@ class Lifecycle:
                 await self._teardown(rec)
                 assert rec.plugin is not None
                 await self.notify("on_plugin_deactivated", name=rec.name, plugin=rec.plugin)
+
+    async def retire(self, rec: PluginRecord) -> None:
+        """Stop an instance a reload replaced (it is no longer in the registry)."""
+        with anyio.CancelScope(shield=True):
+            await self._teardown(rec)
+            assert rec.plugin is not None
+            await self.notify("on_plugin_deactivated", name=rec.name, plugin=rec.plugin)
+
+    def changed(self) -> None:
+        """What plugins offer changed outside start/stop (a reload's swap)."""
+        self._on_change()
 
     async def _teardown(self, rec: PluginRecord) -> None:
         """Withdraw what the plugin offers, deactivate it, then run its cleanups."""

@@ -7,7 +7,7 @@ import dataclasses
 import functools
 import logging
 import os
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -21,11 +21,12 @@ from ._builtins import CorePlugin, ToolsPlugin
 from ._calling import call_impl
 from ._context import PluginConfig, PluginContext
 from ._discovery import Candidate
-from ._errors import DuplicatePluginError, JafPluginsError, PluginNotFoundError
+from ._errors import DuplicatePluginError, JafPluginsError, PluginNotFoundError, ReloadError
 from ._events import EventBus, EventOutcome, PluginEvent, Subscription
 from ._lifecycle import Lifecycle, is_startable
 from ._plugin import Plugin, PluginStatus
 from ._registry import BUILTIN_SOURCE, PluginInfo, PluginRecord, Registry
+from ._reload import Reloader
 from ._settings import SettingsFiles, load_host_settings, load_plugin_settings, path_setting
 from ._tools import Tool
 
@@ -81,6 +82,13 @@ class PluginManager:
             timeout=self.settings.timeout,
             make_context=self._make_context,
             on_change=self._events.invalidate,
+        )
+        self._reloader = Reloader(
+            self._registry,
+            self._lifecycle,
+            self._files,
+            emit=self.emit_event,
+            load_candidate=lambda c: self._load_candidate(c, bind_name=c.source != "directory"),
         )
         self._discovered = False
         for builtin in (CorePlugin(self), ToolsPlugin(self)):
@@ -257,10 +265,58 @@ class PluginManager:
         await self._lifecycle.stop(self._lifecycle.dependents_of([name]))
 
     async def deactivate_all(self) -> None:
-        """Deactivate every active plugin in reverse activation order, even when cancelled."""
+        """Deactivate every active plugin in reverse activation order, even when cancelled.
+
+        File watchers stop first, so no reload races the shutdown.
+        """
+        self._reloader.stop_watchers()
         if self._lifecycle.activation_order:
             await self._lifecycle.notify("on_host_stopping", manager=self)
         await self._lifecycle.stop()
+
+    async def unload_plugin(self, name: str) -> None:
+        """Deactivate ``name`` (its dependents first) and forget it."""
+        self._record(name)
+        await self._reloader.unload(name)
+
+    # -- hot reload -----------------------------------------------------------------------
+
+    async def reload_plugin(self, name: str) -> Plugin:
+        """Import ``name``'s code again and swap the new instance in; returns it.
+
+        Transactional: the new instance is built, validated and initialized beside the
+        running one, and only then replaces it, so a failure raises ``ReloadError`` and
+        leaves the old version running. Active dependents restart in dependency order.
+        A plugin handed to ``load_plugin`` is your object, so it is restarted in place.
+        A plugin that is not running (failed, skipped, or discovered but not started) is
+        loaded afresh and started.
+        """
+        if name not in self._registry.records and self.settings.autoload and not self._discovered:
+            await self.discover()  # a fresh manager: ``name`` may be an installed plugin
+        self._record(name)
+        return await self._reloader.reload(name)
+
+    async def reload_all_plugins(self) -> dict[str, str | None]:
+        """Reload every active plugin, dependencies first: name → error (``None`` if fine)."""
+        return await self._reloader.reload_all()
+
+    def start_file_watcher(self, path: str | os.PathLike[str]) -> None:
+        """Watch ``path`` (with watchfiles) and apply edits while the host runs.
+
+        A changed file reloads the plugins it belongs to (once per burst of edits); a new
+        plugin file in the folder is loaded and activated; a deleted one is unloaded. Needs
+        ``PluginManager(enable_hot_reload=True)`` and a running event loop; the watcher
+        stops at ``deactivate_all()`` (the end of ``async with``) or ``stop_file_watcher()``.
+        """
+        if not self.enable_hot_reload:
+            raise ReloadError(
+                "hot reload is off",
+                hint="create the manager with PluginManager(enable_hot_reload=True)",
+            )
+        self._reloader.start_watcher(Path(path), _spawn_detached)
+
+    def stop_file_watcher(self) -> None:
+        self._reloader.stop_watchers()
 
     # -- looking things up ----------------------------------------------------------------
 
@@ -369,10 +425,11 @@ class PluginManager:
             )
         return rec
 
-    def _make_context(self, rec: PluginRecord) -> PluginContext:
+    def _make_context(self, rec: PluginRecord, replacing: Mapping[str, Plugin]) -> PluginContext:
         records = self._registry.records
         dependencies = {
-            dep.name: (
+            dep.name: replacing.get(dep.name)
+            or (
                 dep_rec.plugin
                 if (dep_rec := records.get(dep.name)) is not None
                 and dep_rec.status is PluginStatus.ACTIVE
@@ -407,6 +464,28 @@ def _describe_target(obj: object) -> str:
     module = getattr(obj, "__module__", None) or type(obj).__module__
     qualname = getattr(obj, "__qualname__", None) or type(obj).__qualname__
     return f"{module}:{qualname}"
+
+
+def _spawn_detached(task: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``task`` in the background of the current event loop, asyncio or trio.
+
+    ``start_file_watcher`` is synchronous in the spec, so it cannot open a task group.
+    """
+    import asyncio
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # not asyncio: anyio's only other backend is trio
+        import trio
+
+        trio.lowlevel.spawn_system_task(task)
+        return
+    background = loop.create_task(task())
+    _background.add(background)  # keep a reference until it finishes
+    background.add_done_callback(_background.discard)
+
+
+_background: set[Any] = set()
 
 
 def _call_on_event(impl: pluggy.HookImpl, event: PluginEvent) -> Awaitable[Any]:

@@ -110,6 +110,8 @@ class PluginRecord:
     agents: list[Agent] = field(default_factory=list)
     note: str | None = None
     """Why a DISABLED plugin was not loaded."""
+    candidate: Candidate | None = field(default=None, repr=False)
+    """Where the plugin came from: what a reload imports again."""
 
     def set_status(self, status: PluginStatus) -> None:
         self.status = status
@@ -185,6 +187,51 @@ class Registry:
 
     def register(self, plugin: Plugin, candidate: Candidate, *, bind_name: bool) -> PluginRecord:
         """Validate ``plugin`` and register it with pluggy under its final name."""
+        record = self._validated(plugin, candidate, bind_name=bind_name)
+        self._check_free(record.name, candidate)
+        self._pluggy_check(record, record.name)
+        return self._add(record, candidate)
+
+    def stage(self, plugin: Plugin, candidate: Candidate, *, bind_name: bool) -> PluginRecord:
+        """A record for a reload's new instance: validated like ``register`` (pluggy's
+        checks included) but not registered, so it can start beside the running one."""
+        record = self._validated(plugin, candidate, bind_name=bind_name)
+        staging_name = f"{record.name} (reloading)"
+        self._pluggy_check(record, staging_name)
+        self.pluggy.unregister(name=staging_name)
+        record.candidate = candidate
+        return record
+
+    def swap(
+        self, old: PluginRecord, new: PluginRecord, tools: list[Tool], agents: list[Agent]
+    ) -> None:
+        """Put ``new`` in ``old``'s place in one step (no awaits): pluggy registration, the
+        record, and the index of tools, agents and event handlers."""
+        assert old.plugin is not None and new.plugin is not None
+        self.withdraw(old)
+        if self.pluggy.is_registered(old.plugin.hook_object()):
+            self.pluggy.unregister(old.plugin.hook_object())
+        self.pluggy.register(new.plugin.hook_object(), name=new.name)
+        self.records[new.name] = new
+        self.publish(new, tools, agents)
+
+    def _pluggy_check(self, record: PluginRecord, as_name: str) -> None:
+        assert record.plugin is not None
+        try:
+            self.pluggy.register(record.plugin.hook_object(), name=as_name)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            raise PluginValidationError(
+                # pluggy's message spans lines; errors here are documented as one line.
+                "hook implementation does not match its specification: "
+                + "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()),
+                plugin=record.name,
+                distribution=record.distribution,
+                hint="name the parameters as in jaf_plugins.hookspecs (e.g. "
+                "initialize(self, context), on_event(self, event))",
+            ) from exc
+        record.impls = self._impls_of(record.plugin.hook_object(), record.name)
+
+    def _validated(self, plugin: Plugin, candidate: Candidate, *, bind_name: bool) -> PluginRecord:
         if "metadata" not in vars(plugin):
             raise PluginValidationError(
                 f"{type(plugin).__qualname__} did not call super().__init__()",
@@ -213,20 +260,6 @@ class Registry:
             dependencies = meta.parsed_dependencies()
         except JafPluginsError as exc:
             raise exc.about(name, candidate.distribution) from exc.__cause__
-        self._check_free(name, candidate)
-        hook_object = plugin.hook_object()
-        try:
-            self.pluggy.register(hook_object, name=name)
-        except (pluggy.PluginValidationError, ValueError) as exc:
-            raise PluginValidationError(
-                # pluggy's message spans lines; errors here are documented as one line.
-                "hook implementation does not match its specification: "
-                + "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()),
-                plugin=name,
-                distribution=candidate.distribution,
-                hint="name the parameters as in jaf_plugins.hookspecs (e.g. "
-                "initialize(self, context), on_event(self, event))",
-            ) from exc
         record = PluginRecord(
             name=name,
             source=candidate.source,
@@ -236,10 +269,9 @@ class Registry:
             plugin=plugin,
             version=version,
             dependencies=dependencies,
-            impls=self._impls_of(hook_object, name),
         )
         record.set_status(PluginStatus.INACTIVE)
-        return self._add(record, candidate)
+        return record
 
     def unregister(self, record: PluginRecord) -> None:
         if record.plugin is not None and self.pluggy.is_registered(record.plugin.hook_object()):
@@ -259,6 +291,7 @@ class Registry:
 
     def _add(self, record: PluginRecord, candidate: Candidate) -> PluginRecord:
         self._check_free(record.name, candidate)
+        record.candidate = candidate
         self.records[record.name] = record
         return record
 

@@ -55,7 +55,9 @@ class SettingsFiles:
 
     @classmethod
     def find(
-        cls, env_file: str | os.PathLike[str] | None, settings_file: str | os.PathLike[str] | None
+        cls,
+        env_file: str | os.PathLike[str] | None,
+        settings_file: str | os.PathLike[str] | None,
     ) -> SettingsFiles:
         files = cls(Path(env_file) if env_file else Path(".env"))
         if settings_file:
@@ -65,16 +67,15 @@ class SettingsFiles:
                     f"settings file {str(files.settings_file)!r} does not exist",
                     hint="correct the settings_file= argument or JAF_PLUGINS_SETTINGS_FILE",
                 )
-        elif Path(SETTINGS_FILE).is_file():
-            files.settings_file = Path(SETTINGS_FILE)
-        elif Path("pyproject.toml").is_file():
-            files.settings_file = Path("pyproject.toml")
         files.refresh()
         return files
 
     def refresh(self) -> None:
+        """Read the files again (a reload does, so edited settings take effect)."""
         self.table, self.label = {}, ""
-        path = self.settings_file
+        path = self.settings_file or next(
+            (p for p in (Path(SETTINGS_FILE), Path("pyproject.toml")) if p.is_file()), None
+        )
         if path is None or not path.is_file():
             return
         if sys.version_info >= (3, 11):

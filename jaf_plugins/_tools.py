@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +52,8 @@ class Tool:
         self.timeout = timeout
         self.plugin: str | None = None
         """Name of the plugin that offers this tool, set by the manager."""
+        self.in_flight = 0
+        """Calls of an async tool that have started and not finished."""
         self._func: Callable[..., Any] | None = None
         if func is not None:
             self._bind(func)
@@ -171,7 +173,16 @@ class Tool:
     def _invoke(self, model: pydantic.BaseModel) -> Any:
         values = {param: getattr(model, field) for field, param in self._field_to_param.items()}
         positional = [values.pop(name) for name in self._positional_only]
-        return self.func(*positional, **values)
+        result = self.func(*positional, **values)
+        return self._counted(result) if self.is_async else result
+
+    async def _counted(self, call: Awaitable[Any]) -> Any:
+        # A reload waits for in-flight calls before deactivating the old instance.
+        self.in_flight += 1
+        try:
+            return await call
+        finally:
+            self.in_flight -= 1
 
     def __repr__(self) -> str:
         owner = f" from {self.plugin!r}" if self.plugin else ""

@@ -103,5 +103,15 @@ def on_plugin_failed(name: str, status: PluginStatus, reason: str) -> None:
     """Plugin ``name`` became FAILED or SKIPPED; ``reason`` says why."""
 
 
+@hookspec
+def on_plugin_reloaded(name: str, plugin: Plugin) -> None:
+    """Plugin ``name`` was reloaded: ``plugin`` is the new instance, now ACTIVE."""
+
+
+@hookspec
+def on_plugin_reload_failed(name: str, reason: str) -> None:
+    """Reloading ``name`` failed; the previous version keeps running. ``reason`` says why."""
+
+
 PER_PLUGIN_HOOKS = frozenset({"initialize", "activate", "deactivate", "get_tools", "get_agents"})
 """Hooks the lifecycle calls on one plugin at a time."""

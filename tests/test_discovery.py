@@ -710,7 +710,8 @@ def test_invalid_argument_is_named_as_an_argument() -> None:
         PluginManager(timeout=-1)
     assert str(caught.value) == (
         "invalid host settings: timeout from PluginManager(timeout=...): "
-        "Input should be greater than 0 (got -1). Fix: pass a valid value in PluginManager(timeout=...)"
+        "Input should be greater than 0 (got -1). "
+        "Fix: pass a valid value in PluginManager(timeout=...)"
     )
 
 
