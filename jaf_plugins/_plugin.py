@@ -142,8 +142,10 @@ class Plugin:
 
     def __init__(self) -> None:
         self.metadata = PluginMetadata(name=default_plugin_name(type(self)))
-        self.tools = []
-        self.agents = []
+        # A subclass may list its tools and agents as class attributes; each instance
+        # gets its own copy of the list.
+        self.tools = list(getattr(type(self), "tools", []))
+        self.agents = list(getattr(type(self), "agents", []))
         self.status = PluginStatus.INACTIVE
         self._logger: logging.Logger | None = None
         self._event_handlers: list[tuple[str, Handler]] = []  # in registration order

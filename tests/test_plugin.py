@@ -6,12 +6,15 @@ import pytest
 from packaging.specifiers import SpecifierSet
 
 from jaf_plugins import (
+    Agent,
     Plugin,
     PluginConfig,
     PluginDependency,
+    PluginManager,
     PluginMetadata,
     PluginStatus,
     PluginValidationError,
+    Tool,
     ToolPlugin,
 )
 
@@ -73,3 +76,23 @@ def test_config_namespaces_are_nested_and_own_namespace_is_self() -> None:
     assert config.get_namespace("pool")["size"] == 3
     assert config.get_namespace("plugin_db") is config
     assert dict(config.get_namespace("other")) == {}
+
+
+@pytest.mark.anyio
+async def test_tools_and_agents_may_be_class_attributes_and_each_instance_owns_its_list() -> None:
+    @Tool(name="ping", description="Ping")
+    def ping() -> str:
+        return "pong"
+
+    class Pinger(ToolPlugin):
+        tools = [ping]  # noqa: RUF012 - the form under test
+        agents = [Agent(name="PingAgent", instructions=lambda state: "ping", tools=[ping])]  # noqa: RUF012
+
+    first, second = Pinger(), Pinger()
+    first.tools.append(ping)
+    assert second.tools == [ping] and Pinger.tools == [ping]
+    async with PluginManager() as pm:
+        await pm.load_plugin("pinger", second)
+        await pm.activate_all()
+        assert pm.get_tool("ping") is ping
+        assert pm.get_agent("PingAgent") is not None

@@ -6,7 +6,7 @@ import json
 import textwrap
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
@@ -20,6 +20,9 @@ from jaf_plugins import (
     ReloadError,
     hookimpl,
 )
+
+if TYPE_CHECKING:
+    from conftest import Site
 
 ECHO = """
     import json, pathlib
@@ -189,6 +192,41 @@ async def test_a_failed_reload_leaves_the_old_version_answering(
     folder.write_echo("v3")
     await running.reload_plugin("echo")
     assert await answer(running) == "v3:hi"
+
+
+@pytest.mark.anyio
+async def test_an_installed_entry_point_plugin_is_imported_again(site: Site) -> None:
+    """The entry point's whole package is re-imported, helpers included, and nothing of the
+    old module (its tools) stays in the registry."""
+    package = site.package(
+        "stamps",
+        {
+            "__init__.py": """
+                from jaf_plugins import Tool, ToolPlugin
+                from .ink import COLOUR
+
+                @Tool(name="stamp", description="Stamp a text")
+                def stamp(text: str) -> str:
+                    return f"{COLOUR}:{text}"
+
+                class StampPlugin(ToolPlugin):
+                    tools = [stamp]
+            """,
+            "ink.py": 'COLOUR = "red"\n',
+        },
+    )
+    site.distribution("jaf-test-stamps", "1.0.0", {"stamps": f"{package}:StampPlugin"})
+    async with PluginManager(autoload=True, load=["stamps"]) as pm:
+        old_tool = pm.get_tool("stamp")
+        assert old_tool is not None and old_tool("x") == "red:x"
+        (site.root / package / "ink.py").write_text('COLOUR = "blue"\n')
+
+        await pm.reload_plugin("stamps")
+
+        new_tool = pm.get_tool("stamp")
+        assert new_tool is not None and new_tool("x") == "blue:x"
+        assert [t for t in pm.list_tools() if t is old_tool] == []
+        assert pm.get_info("stamps").distribution == "jaf-test-stamps"  # type: ignore[union-attr]
 
 
 @pytest.mark.anyio

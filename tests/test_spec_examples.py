@@ -21,10 +21,9 @@ import builtins
 import inspect
 import logging
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
@@ -41,6 +40,9 @@ from jaf_plugins import (
     PluginStatus,
     Tool,
 )
+
+if TYPE_CHECKING:
+    from conftest import Site
 
 SPEC = Path(__file__).resolve().parent.parent / "docs" / "spec" / "plugin-system.md"
 
@@ -486,25 +488,15 @@ async def test_plugin_dependencies_refuse_a_too_old_version() -> None:
 
 @pytest.mark.anyio
 async def test_plugin_hot_reloading_snippet_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, site: Site
 ) -> None:
     """The snippet reloads "custom_plugin" on a fresh manager: installed as an entry-point
     plugin (the scaffolding), a fresh manager discovers it and starts its current code. Its
     watcher on ./plugins then loads a plugin file created there."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "custom_plugin_example.py").write_text(
-        rewrite_imports(EXAMPLES["Plugin Interface"].source)
+    module = site.module(
+        "custom_plugin_example", rewrite_imports(EXAMPLES["Plugin Interface"].source)
     )
-    dist_info = site / "custom_plugin_example-1.0.0.dist-info"
-    dist_info.mkdir()
-    (dist_info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: custom-plugin-example\nVersion: 1.0.0\n"
-    )
-    (dist_info / "entry_points.txt").write_text(
-        "[jaf.plugins]\ncustom_plugin = custom_plugin_example:CustomPlugin\n"
-    )
-    monkeypatch.syspath_prepend(str(site))
+    site.distribution("custom-plugin-example", "1.0.0", {"custom_plugin": f"{module}:CustomPlugin"})
     monkeypatch.setenv("JAF_PLUGINS_AUTOLOAD", "1")
     # Only these two: whatever else is installed in the test environment stays out.
     monkeypatch.setenv("JAF_PLUGINS_LOAD", "custom_plugin,late")
@@ -526,7 +518,6 @@ async def test_plugin_hot_reloading_snippet_runs(
     finally:
         if "plugin_manager" in namespace:
             await namespace["plugin_manager"].deactivate_all()
-    sys.modules.pop("custom_plugin_example", None)
 
 
 # -- Best Practices -----------------------------------------------------------------------------
