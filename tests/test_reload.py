@@ -588,3 +588,18 @@ async def test_several_files_of_one_plugin_changed_together_reload_it_once(folde
 def test_the_file_watcher_needs_hot_reload_enabled(tmp_path: Path) -> None:
     with pytest.raises(ReloadError, match=r"PluginManager\(enable_hot_reload=True\)"):
         PluginManager().start_file_watcher(tmp_path)
+
+
+@pytest.mark.anyio
+async def test_the_watcher_stops_when_the_manager_exits(folder: Folder) -> None:
+    folder.write_echo("v1")
+    pm = PluginManager(enable_hot_reload=True)
+    await pm.load_plugins_from_directory(folder.path)
+    async with pm:
+        pm.start_file_watcher(folder.path)
+        await anyio.sleep(0.3)
+    steps_at_exit = folder.journal()
+    folder.write_echo("v2")
+    await anyio.sleep(0.5)  # a running watcher would have reloaded by now
+    assert folder.journal() == steps_at_exit
+    assert pm.get_status("echo") is PluginStatus.INACTIVE
