@@ -43,9 +43,14 @@ def contrib(session: nox.Session, plugin: str) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The benchmarks in benchmarks/ (prints ratios; asserts nothing)."""
+    """The benchmarks in benchmarks/ (print ratios; exit 1 only on a correctness failure).
+
+    Arguments after ``--`` go to both scripts, so pass only the options both take
+    (``--backend``, ``--repeat``), e.g. ``nox -s bench -- --backend trio``.
+    """
     session.install("-e", ".[test]")
-    session.run("python", "benchmarks/bench_activation.py", *session.posargs)
+    for script in ("bench_activation.py", "bench_events.py"):
+        session.run("python", f"benchmarks/{script}", *session.posargs)
 
 
 def _with_local_deps(plugin: str) -> list[str]:

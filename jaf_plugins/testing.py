@@ -174,15 +174,20 @@ class PluginConformance:
     * it can be reloaded, and offers the same tools afterwards.
 
     ``plugin`` is an installed entry-point name or a plugin object; ``config`` gives its
-    settings (``{"setting": value}``); ``dependencies`` names other installed plugins it needs.
+    settings (``{"setting": value}``); ``dependencies`` names other plugins it needs (names
+    or objects); ``backends`` narrows the event loops.
     """
 
     plugin: ClassVar[str | object]
     config: ClassVar[Mapping[str, Any]] = {}
     dependencies: ClassVar[tuple[str | object, ...]] = ()
+    backends: ClassVar[tuple[str, ...]] = ("asyncio", "trio")
+    """The event loops the plugin supports (one built on an asyncio-only library: asyncio)."""
 
     @pytest.fixture(params=["asyncio", "trio"])
     def anyio_backend(self, request: pytest.FixtureRequest) -> str:
+        if request.param not in self.backends:
+            pytest.skip(f"{self.plugin_name!r} supports only {', '.join(self.backends)}")
         if request.param == "trio":
             pytest.importorskip("trio")
         return str(request.param)
