@@ -5,6 +5,7 @@ import pytest
 from jaf_plugins_weather import WeatherToolPlugin
 
 from jaf_plugins import PluginManager, PluginStatus
+from jaf_plugins.testing import PluginConformance
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -31,3 +32,8 @@ async def test_without_weather_the_greeter_is_not_started() -> None:
     async with pm:
         assert pm.get_status("greeter") is PluginStatus.FAILED
         assert "weather_tools" in (pm.get_error("greeter") or "")
+
+
+class TestGreeterConformance(PluginConformance):
+    plugin = "greeter"
+    dependencies = ("weather_tools",)

@@ -4,6 +4,7 @@ import pytest
 from jaf_plugins_weather import WeatherToolPlugin
 
 from jaf_plugins import PluginManager, PluginStatus, ToolValidationError
+from jaf_plugins.testing import PluginConformance
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -30,3 +31,7 @@ def test_days_are_validated() -> None:
         tool("Paris", days=30)
     with pytest.raises(ToolValidationError, match="location"):
         tool("")
+
+
+class TestWeatherConformance(PluginConformance):
+    plugin = "weather_tools"  # the installed entry point, as users get it
