@@ -394,7 +394,7 @@ class PluginManager:
 
     async def emit_event(self, name: str, data: Any = None) -> EventOutcome:
         """Deliver an event to the handlers of every ACTIVE plugin; see ``EventOutcome``."""
-        return await self._emit(name, data, source=None)
+        return await self._events.emit(PluginEvent(name, data))
 
     async def _emit(self, name: str, data: Any, *, source: str | None) -> EventOutcome:
         return await self._events.emit(PluginEvent(name, data, source=source))

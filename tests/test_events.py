@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import types
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import anyio
@@ -769,3 +769,32 @@ def test_property_active_handlers_run_once_each_in_dispatch_order(
 ) -> None:
     for backend in ("asyncio", "trio"):
         anyio.run(_scenario, specs, events, concurrent, backend=backend)
+
+
+@pytest.mark.anyio
+async def test_each_handler_gets_the_whole_timeout_and_outer_cancellation_is_not_a_timeout() -> (
+    None
+):
+    """Two handlers each taking 60% of the timeout both finish: the deadline is per handler,
+    not per emit. Cancelling the emitter cancels the emit; nothing is reported as timed out."""
+    done: list[str] = []
+
+    def taking(share: float, name: str) -> Callable[[PluginEvent], Awaitable[None]]:
+        async def handler(event: PluginEvent) -> None:
+            await anyio.sleep(0.3 * share)
+            done.append(name)
+
+        return handler
+
+    async with PluginManager(event_timeout=0.3) as pm:
+        handlers = {"evt": [taking(0.6, "first"), taking(0.6, "second")], "stuck": []}
+        await pm.load_plugin("steady", Recorder(handlers))
+        await pm.activate_all()
+        outcome = await pm.emit_event("evt")
+        assert outcome.ok, outcome.failed
+        assert done == ["first", "second"]
+
+        with anyio.move_on_after(0.1) as scope:
+            await pm.emit_event("evt")
+        assert scope.cancelled_caught
+        assert done == ["first", "second"]  # the cancelled emit finished nothing
