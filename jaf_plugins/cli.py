@@ -92,3 +92,27 @@ def _example_arguments(tool: Any) -> dict[str, Any]:
         for name, spec in schema.get("properties", {}).items()
         if name in schema.get("required", [])
     }
+
+
+@main.command()
+@click.argument("name")
+@click.option(
+    "--directory",
+    type=click.Path(file_okay=False, dir_okay=True),
+    default=None,
+    help="Where to create the project (must not exist, or be empty). [default: ./jaf-plugins-NAME]",
+)
+def new(name: str, directory: str | None) -> None:
+    """Create a ready-to-publish plugin project for NAME (e.g. acme-weather): package,
+    entry point, tests with the conformance suite, README and CI workflow."""
+    from ._template import TemplateError, create_project, next_steps, parse_name
+
+    try:
+        project = parse_name(name)
+    except TemplateError as exc:
+        raise click.BadParameter(str(exc), param_hint="NAME") from exc
+    try:
+        target = create_project(project, directory)
+    except TemplateError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(next_steps(project, target))
