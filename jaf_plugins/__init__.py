@@ -1,45 +1,100 @@
-"""jaf-plugins: the plugin host for JAF, built on pluggy and anyio."""
+"""jaf-plugins: the plugin host for JAF, built on pluggy and anyio.
 
-from . import hookspecs
-from ._agents import Agent
-from ._context import PluginConfig, PluginContext
-from ._errors import (
-    DependencyCycleError,
-    DependencyError,
-    DependencyFailedError,
-    DependencyVersionError,
-    DuplicatePluginError,
-    EventDepthError,
-    EventError,
-    JafPluginsError,
-    LifecycleError,
-    MissingDependencyError,
-    PluginLoadError,
-    PluginNotFoundError,
-    PluginTimeoutError,
-    PluginValidationError,
-    ReloadError,
-    SettingsError,
-    ToolConflictError,
-    ToolDefinitionError,
-    ToolError,
-    ToolValidationError,
-)
-from ._events import EventHandler, EventOutcome, HandlerResult, PluginEvent
-from ._manager import PluginManager
-from ._markers import ENTRY_POINT_GROUP, hookimpl, hookspec
-from ._plugin import (
-    AgentPlugin,
-    IntegrationPlugin,
-    Plugin,
-    PluginDependency,
-    PluginMetadata,
-    PluginStatus,
-    ToolPlugin,
-)
-from ._registry import PluginInfo
-from ._tools import Tool, ToolSchema
+Names are imported from their modules on first use (PEP 562), so ``import jaf_plugins``
+costs next to nothing and listing installed plugins (``installed_plugins()``) never pays
+for pydantic or pluggy.
+"""
+
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
+
 from ._version import __version__
+
+if _TYPE_CHECKING:
+    from . import hookspecs
+    from ._agents import Agent
+    from ._context import PluginConfig, PluginContext
+    from ._errors import (
+        DependencyCycleError,
+        DependencyError,
+        DependencyFailedError,
+        DependencyVersionError,
+        DuplicatePluginError,
+        EventDepthError,
+        EventError,
+        JafPluginsError,
+        LifecycleError,
+        MissingDependencyError,
+        PluginLoadError,
+        PluginNotFoundError,
+        PluginTimeoutError,
+        PluginValidationError,
+        ReloadError,
+        SettingsError,
+        ToolConflictError,
+        ToolDefinitionError,
+        ToolError,
+        ToolValidationError,
+    )
+    from ._events import EventHandler, EventOutcome, HandlerResult, PluginEvent
+    from ._installed import ENTRY_POINT_GROUP, InstalledPlugin, installed_plugins
+    from ._manager import PluginManager
+    from ._markers import hookimpl, hookspec
+    from ._plugin import (
+        AgentPlugin,
+        IntegrationPlugin,
+        Plugin,
+        PluginDependency,
+        PluginMetadata,
+        PluginStatus,
+        ToolPlugin,
+    )
+    from ._registry import PluginInfo
+    from ._tools import Tool, ToolSchema
+
+_SOURCES = {
+    "._agents": ["Agent"],
+    "._context": ["PluginConfig", "PluginContext"],
+    "._errors": [
+        "DependencyCycleError",
+        "DependencyError",
+        "DependencyFailedError",
+        "DependencyVersionError",
+        "DuplicatePluginError",
+        "EventDepthError",
+        "EventError",
+        "JafPluginsError",
+        "LifecycleError",
+        "MissingDependencyError",
+        "PluginLoadError",
+        "PluginNotFoundError",
+        "PluginTimeoutError",
+        "PluginValidationError",
+        "ReloadError",
+        "SettingsError",
+        "ToolConflictError",
+        "ToolDefinitionError",
+        "ToolError",
+        "ToolValidationError",
+    ],
+    "._events": ["EventHandler", "EventOutcome", "HandlerResult", "PluginEvent"],
+    "._installed": ["ENTRY_POINT_GROUP", "InstalledPlugin", "installed_plugins"],
+    "._manager": ["PluginManager"],
+    "._markers": ["hookimpl", "hookspec"],
+    "._plugin": [
+        "AgentPlugin",
+        "IntegrationPlugin",
+        "Plugin",
+        "PluginDependency",
+        "PluginMetadata",
+        "PluginStatus",
+        "ToolPlugin",
+    ],
+    "._registry": ["PluginInfo"],
+    "._tools": ["Tool", "ToolSchema"],
+}
+_MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -55,6 +110,7 @@ __all__ = [
     "EventHandler",
     "EventOutcome",
     "HandlerResult",
+    "InstalledPlugin",
     "IntegrationPlugin",
     "JafPluginsError",
     "LifecycleError",
@@ -85,11 +141,22 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "hookspecs",
+    "installed_plugins",
 ]
 
-# Public classes report the public path, so reprs and tracebacks show `jaf_plugins.X`.
-for _name in __all__:
-    _obj = globals()[_name]
-    if getattr(_obj, "__module__", "").startswith("jaf_plugins._"):
-        _obj.__module__ = __name__
-del _name, _obj
+
+def __getattr__(name: str) -> _Any:
+    if name == "hookspecs":
+        return _importlib.import_module(".hookspecs", __name__)
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module, __name__), name)
+    if getattr(value, "__module__", "").startswith("jaf_plugins._"):
+        value.__module__ = __name__  # reprs and tracebacks show the public path
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

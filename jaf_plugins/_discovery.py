@@ -6,6 +6,7 @@ knows its name, distribution and target, and imports only when ``load()`` is cal
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import inspect
@@ -17,7 +18,8 @@ from importlib import metadata
 from pathlib import Path
 
 from ._errors import JafPluginsError, PluginLoadError, PluginValidationError
-from ._markers import ENTRY_POINT_GROUP, PROJECT_NAME
+from ._installed import ENTRY_POINT_GROUP, installed_plugins
+from ._markers import PROJECT_NAME
 from ._plugin import AgentPlugin, IntegrationPlugin, ModulePlugin, Plugin, ToolPlugin
 
 _BASES = (Plugin, ToolPlugin, AgentPlugin, IntegrationPlugin, ModulePlugin)
@@ -39,24 +41,26 @@ class Candidate:
 
 
 def entry_point_candidates(group: str = ENTRY_POINT_GROUP) -> list[Candidate]:
-    """Every entry point in ``group``, sorted by name then distribution; nothing imported."""
-    found: dict[tuple[str, str | None, str], Candidate] = {}
-    for ep in metadata.entry_points(group=group):
-        dist = ep.dist
-        dist_name = dist.metadata["Name"] if dist is not None else None
-        key = (ep.name, dist_name, ep.value)
-        if key in found:  # the same distribution seen twice on sys.path
-            continue
-        found[key] = Candidate(
-            name=ep.name,
+    """Every entry point in ``group``, sorted by name then distribution; nothing imported.
+
+    The listing comes from the discovery cache (see ``_installed``).
+    """
+    return [
+        Candidate(
+            name=found.name,
             source="entry-point",
-            target=ep.value,
-            distribution=dist_name,
-            dist_version=dist.version if dist is not None else None,
-            summary=(dist.metadata["Summary"] or "") if dist is not None else "",
-            load=ep.load,
+            target=found.target,
+            distribution=found.distribution,
+            dist_version=found.version,
+            summary=found.summary,
+            load=functools.partial(_load_entry_point, found.name, found.target, group),
         )
-    return sorted(found.values(), key=lambda c: (c.name, c.distribution or ""))
+        for found in installed_plugins(group)
+    ]
+
+
+def _load_entry_point(name: str, target: str, group: str) -> object:
+    return metadata.EntryPoint(name=name, value=target, group=group).load()
 
 
 def directory_candidates(directory: Path) -> list[Candidate]:

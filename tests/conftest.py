@@ -3,6 +3,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import tempfile
 import textwrap
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -18,6 +19,9 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+_cache_folder = Path(tempfile.mkdtemp(prefix="jaf-plugins-test-cache-"))
+
+
 @pytest.fixture(autouse=True)
 def _isolated_host_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests see no JAF_PLUGINS_* variables, and entry-point autoload is off unless a test
@@ -26,6 +30,8 @@ def _isolated_host_env(monkeypatch: pytest.MonkeyPatch) -> None:
         if name.upper().startswith("JAF_PLUGINS_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("JAF_PLUGINS_AUTOLOAD", "0")
+    # The discovery cache stays on (it is what users get) but out of the user's cache folder.
+    monkeypatch.setenv("JAF_PLUGINS_CACHE_DIR", str(_cache_folder))
 
 
 # -- real distributions on sys.path ---------------------------------------------------------
