@@ -198,6 +198,8 @@ def subprocess_env(venv: Path) -> dict[str, str]:
         PIP_NO_INDEX="1",
         PIP_DISABLE_PIP_VERSION_CHECK="1",
         PIP_NO_INPUT="1",
+        # The discovery cache is on, as for users, but kept beside the venv.
+        JAF_PLUGINS_CACHE_DIR=str(venv.parent / "discovery-cache"),
     )
     return env
 
@@ -360,7 +362,10 @@ def test_plugin_manager_reports_installed_distributions(venv: Venv) -> None:
 
 
 def test_uninstalling_and_reinstalling_a_plugin_needs_no_code_change(venv: Venv) -> None:
+    """With the discovery cache warm, pip's changes are still seen by the next process."""
     assert venv.plugins()["greeter"]["status"] == "active"
+    cache = Path(venv.env["JAF_PLUGINS_CACHE_DIR"])
+    assert [p.name for p in cache.glob("entry-points-*.json")], "the cache was not written"
     try:
         venv.pip("uninstall", "-y", "jaf-plugins-greeter")
         plugins = venv.plugins()
