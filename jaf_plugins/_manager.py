@@ -240,6 +240,7 @@ class PluginManager:
         """
         if self.settings.autoload and not self._discovered:
             await self.discover()
+        self._files.refresh()  # settings as they are now, not as when the manager was built
         await self._lifecycle.start(
             name for name, rec in self._registry.records.items() if is_startable(rec)
         )
@@ -256,6 +257,7 @@ class PluginManager:
                 continue
             wanted.add(current)
             todo += [dep.name for dep in rec.dependencies]
+        self._files.refresh()
         await self._lifecycle.start(wanted)
         return self._record(name).status is PluginStatus.ACTIVE
 

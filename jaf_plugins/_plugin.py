@@ -277,3 +277,16 @@ class ModulePlugin(Plugin):
 
     def __repr__(self) -> str:
         return f"<ModulePlugin {self.metadata.name!r} {self.module.__name__} {self.status.value}>"
+
+
+NO_OP_HOOKS = frozenset(
+    {
+        Plugin.initialize,
+        Plugin.activate,
+        Plugin.deactivate,
+        ToolPlugin.get_tools,
+        AgentPlugin.get_agents,
+    }
+)
+"""The base classes' do-nothing hook methods: a plugin that does not override one has no
+implementation of that hook, so the host does not spend a call (and a timeout) on it."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import traceback
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -25,6 +26,7 @@ from ._errors import (
 from ._events import marked_handlers
 from ._markers import PROJECT_NAME
 from ._plugin import (
+    NO_OP_HOOKS,
     Plugin,
     PluginDependency,
     PluginStatus,
@@ -32,6 +34,7 @@ from ._plugin import (
     validate_plugin_name,
 )
 from ._tools import Tool
+from .hookspecs import PER_PLUGIN_HOOKS
 
 HOOK_NAMES = frozenset(
     name for name in vars(hookspecs) if hasattr(getattr(hookspecs, name), PROJECT_NAME + "_spec")
@@ -44,6 +47,16 @@ class _PluggyManager(pluggy.PluginManager):
     """pluggy's manager, also taking ``Plugin`` methods named like a hook as implementations."""
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        # pluggy inspects every attribute with ``getattr_static`` (milliseconds per plugin);
+        # what a class's attributes are does not change, so it is worked out once per class.
+        if isinstance(plugin, Plugin) and name not in vars(plugin):
+            known = _HOOKIMPL_OPTS.setdefault(type(plugin), {})
+            if name not in known:
+                known[name] = self._parse(plugin, name)
+            return known[name]
+        return self._parse(plugin, name)
+
+    def _parse(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
         opts = super().parse_hookimpl_opts(plugin, name)
         if (
             opts is None
@@ -60,6 +73,14 @@ class _PluggyManager(pluggy.PluginManager):
                 specname=None,
             )
         return opts
+
+
+_CLASS_IMPLS: weakref.WeakKeyDictionary[type, list[tuple[str, pluggy.HookimplOpts]]] = (
+    weakref.WeakKeyDictionary()
+)
+_HOOKIMPL_OPTS: weakref.WeakKeyDictionary[type, dict[str, pluggy.HookimplOpts | None]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @dataclass(frozen=True)
@@ -189,16 +210,15 @@ class Registry:
         """Validate ``plugin`` and register it with pluggy under its final name."""
         record = self._validated(plugin, candidate, bind_name=bind_name)
         self._check_free(record.name, candidate)
-        self._pluggy_check(record, record.name)
+        self._check_hooks(record)
+        self._register_with_pluggy(record)
         return self._add(record, candidate)
 
     def stage(self, plugin: Plugin, candidate: Candidate, *, bind_name: bool) -> PluginRecord:
-        """A record for a reload's new instance: validated like ``register`` (pluggy's
-        checks included) but not registered, so it can start beside the running one."""
+        """A record for a reload's new instance: validated like ``register`` but not
+        registered, so it can start beside the running one."""
         record = self._validated(plugin, candidate, bind_name=bind_name)
-        staging_name = f"{record.name} (reloading)"
-        self._pluggy_check(record, staging_name)
-        self.pluggy.unregister(name=staging_name)
+        self._check_hooks(record)
         record.candidate = candidate
         return record
 
@@ -211,25 +231,40 @@ class Registry:
         self.withdraw(old)
         if self.pluggy.is_registered(old.plugin.hook_object()):
             self.pluggy.unregister(old.plugin.hook_object())
-        self.pluggy.register(new.plugin.hook_object(), name=new.name)
+        self._register_with_pluggy(new)
         self.records[new.name] = new
         self.publish(new, tools, agents)
 
-    def _pluggy_check(self, record: PluginRecord, as_name: str) -> None:
+    def _check_hooks(self, record: PluginRecord) -> None:
+        """Check each hook implementation's parameters against its specification.
+
+        Only plugins implementing a broadcast hook (``on_event``, the observers) are then
+        registered with pluggy: pluggy's registration is linear in the number of plugins
+        already registered, which made starting thousands of plugins quadratic, and the
+        per-plugin hooks are called through ``record.impls`` anyway.
+        """
         assert record.plugin is not None
-        try:
-            self.pluggy.register(record.plugin.hook_object(), name=as_name)
-        except (pluggy.PluginValidationError, ValueError) as exc:
-            raise PluginValidationError(
-                # pluggy's message spans lines; errors here are documented as one line.
-                "hook implementation does not match its specification: "
-                + "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()),
-                plugin=record.name,
-                distribution=record.distribution,
-                hint="name the parameters as in jaf_plugins.hookspecs (e.g. "
-                "initialize(self, context), on_event(self, event))",
-            ) from exc
-        record.impls = self._impls_of(record.plugin.hook_object(), record.name)
+        impls = self._impls_of(record.plugin.hook_object(), record.name)
+        for hook_name, impl in impls.items():
+            caller = getattr(self.pluggy.hook, hook_name, None)
+            spec = caller.spec if caller is not None else None
+            unknown = [a for a in impl.argnames if spec is not None and a not in spec.argnames]
+            if unknown:
+                assert spec is not None
+                raise PluginValidationError(
+                    "hook implementation does not match its specification: "
+                    f"{hook_name}({', '.join(impl.argnames)}) takes {', '.join(unknown)}, "
+                    f"which the hook does not pass (it passes {', '.join(spec.argnames)})",
+                    plugin=record.name,
+                    distribution=record.distribution,
+                    hint="name the parameters as in jaf_plugins.hookspecs (e.g. "
+                    "initialize(self, context), on_event(self, event))",
+                )
+        record.impls = impls
+
+    def _register_with_pluggy(self, record: PluginRecord) -> None:
+        if record.plugin is not None and any(h not in PER_PLUGIN_HOOKS for h in record.impls):
+            self.pluggy.register(record.plugin.hook_object(), name=record.name)
 
     def _validated(self, plugin: Plugin, candidate: Candidate, *, bind_name: bool) -> PluginRecord:
         if "metadata" not in vars(plugin):
@@ -296,14 +331,19 @@ class Registry:
         return record
 
     def _impls_of(self, hook_object: object, plugin_name: str) -> dict[str, pluggy.HookImpl]:
+        if isinstance(hook_object, Plugin):
+            # The class's hook methods are found once per class; only the instance's own
+            # attributes are looked at every time.
+            found = _CLASS_IMPLS.get(type(hook_object))
+            if found is None:
+                found = _CLASS_IMPLS[type(hook_object)] = self._class_impls(type(hook_object))
+            attrs = [*found, *self._marked(hook_object, vars(hook_object))]
+        else:
+            attrs = self._marked(hook_object, dir(hook_object))
         impls: dict[str, pluggy.HookImpl] = {}
-        for attr in dir(hook_object):
-            opts = self.pluggy.parse_hookimpl_opts(hook_object, attr)
-            if opts is None:
-                continue
+        for attr, opts in attrs:
             hook_name = opts.get("specname") or attr
             if opts.get("wrapper") or opts.get("hookwrapper"):
-                self.pluggy.unregister(hook_object)
                 raise PluginValidationError(
                     f"{attr} is a hook wrapper; jaf hooks take plain implementations",
                     plugin=plugin_name,
@@ -313,6 +353,24 @@ class Registry:
                 hook_object, plugin_name, getattr(hook_object, attr), opts
             )
         return impls
+
+    def _class_impls(self, cls: type[Plugin]) -> list[tuple[str, pluggy.HookimplOpts]]:
+        sample = object.__new__(cls)  # attributes of the class, no instance state needed
+        return [
+            (attr, opts)
+            for attr, opts in self._marked(sample, dir(cls))
+            if getattr(cls, attr, None) not in NO_OP_HOOKS
+        ]
+
+    def _marked(
+        self, hook_object: object, names: Iterable[str]
+    ) -> list[tuple[str, pluggy.HookimplOpts]]:
+        found = []
+        for attr in names:
+            opts = self.pluggy.parse_hookimpl_opts(hook_object, attr)
+            if opts is not None:
+                found.append((attr, opts))
+        return found
 
     def active_impls(self, hook: str) -> list[pluggy.HookImpl]:
         """Implementations of a broadcast hook by ACTIVE plugins, in pluggy's order."""

@@ -52,6 +52,19 @@ class SettingsFiles:
     settings_file: Path | None = None
     table: dict[str, Any] = field(default_factory=dict)
     label: str = ""
+    _variables: tuple[dict[str, str], dict[str, str]] | None = None
+
+    def variables(self) -> tuple[dict[str, str], dict[str, str]]:
+        """``JAF_PLUGINS_*`` variables of the environment and of ``.env``, upper-cased.
+
+        Read once per refresh: scanning the whole environment for every plugin made
+        starting thousands of plugins spend most of its time here.
+        """
+        if self._variables is None:
+            environ = {k.upper(): v for k, v in os.environ.items() if _ours(k)}
+            dotenv = {k.upper(): v for k, v in _read_dotenv(self.env_file).items() if _ours(k)}
+            self._variables = (environ, {k: v for k, v in dotenv.items() if v is not None})
+        return self._variables
 
     @classmethod
     def find(
@@ -71,8 +84,8 @@ class SettingsFiles:
         return files
 
     def refresh(self) -> None:
-        """Read the files again (a reload does, so edited settings take effect)."""
-        self.table, self.label = {}, ""
+        """Read the files and the environment again (before plugins start, and on reload)."""
+        self.table, self.label, self._variables = {}, "", None
         path = self.settings_file or next(
             (p for p in (Path(SETTINGS_FILE), Path("pyproject.toml")) if p.is_file()), None
         )
@@ -121,16 +134,16 @@ def argument_layer(values: Mapping[str, Any], spell: Callable[[str], str]) -> La
 
 
 def environment_layers(
-    model: type[pydantic.BaseModel] | None, prefix: str, env_file: Path
+    model: type[pydantic.BaseModel] | None, prefix: str, files: SettingsFiles
 ) -> list[Layer]:
     """The environment and the ``.env`` file, for the fields of ``model``.
 
     Without a model every variable starting with ``prefix`` counts, its remainder
     lower-cased as the key.
     """
+    env_file = files.env_file
     if model is None:
-        environ = _prefixed(os.environ, prefix)
-        dotenv = _prefixed(_read_dotenv(env_file), prefix)
+        environ, dotenv = (_prefixed(found, prefix) for found in files.variables())
     else:
         from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource
 
@@ -162,12 +175,16 @@ def environment_layers(
     ]
 
 
-def _prefixed(environ: Mapping[str, str | None], prefix: str) -> dict[str, Any]:
+def _ours(key: str) -> bool:
+    return key.upper().startswith(ENV_PREFIX)
+
+
+def _prefixed(variables: Mapping[str, str], prefix: str) -> dict[str, Any]:
     size = len(prefix)
     return {
         key[size:].lower(): value
-        for key, value in environ.items()
-        if key.upper().startswith(prefix) and len(key) > size and value is not None
+        for key, value in variables.items()
+        if key.startswith(prefix) and len(key) > size
     }
 
 
@@ -309,7 +326,7 @@ def load_host_settings(files: SettingsFiles, **arguments: Any) -> HostSettings:
     given = {key: value for key, value in arguments.items() if value is not None}
     layers = [
         argument_layer(given, lambda key: f"PluginManager({key}=...)"),
-        *environment_layers(HostSettings, ENV_PREFIX, files.env_file),
+        *environment_layers(HostSettings, ENV_PREFIX, files),
         files.host_layer(),
     ]
     settings, _ = validate(
@@ -343,7 +360,7 @@ def load_plugin_settings(
         argument_layer(
             arguments, lambda key: f"PluginManager(config={{{plugin!r}: {{{key!r}: ...}}}})"
         ),
-        *environment_layers(model, prefix, files.env_file),
+        *environment_layers(model, prefix, files),
         files.plugin_layer(plugin),
     ]
     if model is None:
