@@ -151,12 +151,18 @@ class PluginManager:
         """Load one plugin object (instance, class, factory or module) under ``name``.
 
         Invalid input raises a ``JafPluginsError`` naming what is wrong; the plugin is
-        INACTIVE until activated.
+        INACTIVE until activated. It may take the name of an installed plugin that the
+        allow/block lists disabled; any other taken name is a ``DuplicatePluginError``.
         """
         candidate = Candidate(name=name, source="explicit", target=_describe_target(plugin))
         plugins = _discovery.plugins_from_object(plugin, candidate)
         if len(plugins) != 1:
             raise JafPluginsError(f"{candidate.target} holds {len(plugins)} plugins", plugin=name)
+        disabled = self._registry.records.get(name)
+        if disabled is not None and disabled.status is PluginStatus.DISABLED:
+            # An installed plugin the allow/block lists kept out never ran: your code's
+            # explicit choice takes its name.
+            self._registry.unregister(disabled)
         record = self._registry.register(plugins[0], candidate, bind_name=True)
         assert record.plugin is not None
         self._wire(record.plugin)

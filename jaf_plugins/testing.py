@@ -175,12 +175,20 @@ class PluginConformance:
 
     ``plugin`` is an installed entry-point name or a plugin object; ``config`` gives its
     settings (``{"setting": value}``); ``dependencies`` names other plugins it needs (names
-    or objects); ``backends`` narrows the event loops.
+    or objects) and ``dependency_config`` their settings (``{"plugin": {...}}``); ``backends``
+    narrows the event loops. Settings known only at run time (a test server's port): set
+    them in an autouse fixture, or override ``host()``.
+
+    The reload check imports the plugin's package again: classes imported at the top of a
+    test module are then not the classes of the running plugin, so compare with the class
+    of ``pm.get_plugin(name)`` rather than with ``isinstance`` against an old import.
     """
 
     plugin: ClassVar[str | object]
     config: ClassVar[Mapping[str, Any]] = {}
     dependencies: ClassVar[tuple[str | object, ...]] = ()
+    dependency_config: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    """Settings of the dependencies, by plugin name."""
     backends: ClassVar[tuple[str, ...]] = ("asyncio", "trio")
     """The event loops the plugin supports (one built on an asyncio-only library: asyncio)."""
 
@@ -197,9 +205,8 @@ class PluginConformance:
         return self.plugin if isinstance(self.plugin, str) else plugin_name_of(self.plugin)
 
     def host(self, factory: HostFactory) -> _Host:
-        return factory(
-            self.plugin, *self.dependencies, config={self.plugin_name: dict(self.config)}
-        )
+        config = {**self.dependency_config, self.plugin_name: dict(self.config)}
+        return factory(self.plugin, *self.dependencies, config=config)
 
     def _assert_active(self, pm: PluginManager) -> None:
         status = pm.get_status(self.plugin_name)

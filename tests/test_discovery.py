@@ -21,6 +21,7 @@ import pytest
 
 from jaf_plugins import (
     DuplicatePluginError,
+    Plugin,
     PluginLoadError,
     PluginManager,
     PluginStatus,
@@ -840,3 +841,23 @@ async def test_folder_plugin_is_blocked_by_its_own_name_after_import(tmp_path: P
     pm = PluginManager(block=["greet_plugin"])
     assert await pm.load_plugins_from_directory(folder) == []
     assert pm.get_status("greet_plugin") is PluginStatus.DISABLED
+
+
+@pytest.mark.anyio
+async def test_an_explicit_plugin_may_take_the_name_of_a_disabled_installed_one(site: Site) -> None:
+    """A stand-in loaded by the test kit (or your code) replaces an installed plugin that
+    the allowlist kept out; it never ran."""
+    module = site.module("mail", "raise RuntimeError('the real one must not be imported')\n")
+    site.distribution("jaf-test-mail", "1.0", {"email_plugin": f"{module}:Plugin"})
+
+    class StandIn(Plugin):
+        pass
+
+    pm = PluginManager(autoload=True, load=["nothing"])
+    await pm.discover()
+    assert pm.get_status("email_plugin") is PluginStatus.DISABLED
+    await pm.load_plugin("email_plugin", StandIn())
+    async with pm:
+        assert pm.get_status("email_plugin") is PluginStatus.ACTIVE
+        assert isinstance(pm.get_plugin("email_plugin"), StandIn)
+    assert module not in sys.modules
