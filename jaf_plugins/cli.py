@@ -7,6 +7,7 @@ screen is drawn; the screens and their fields are described in the README's CLI 
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import sys
@@ -156,7 +157,7 @@ def _emit_json(data: Any) -> None:
 # -- list ---------------------------------------------------------------------------------------
 
 
-@main.command("list")
+@main.command("list", short_help="The plugins found: a table, or --json.")
 @click.option(
     "--load",
     "load_code",
@@ -172,22 +173,21 @@ def list_command(ctx: click.Context, load_code: bool, as_json: bool) -> None:
     Without --load nothing is imported: found plugins are 'discovered', and what their code
     offers is unknown ('?' in the table, null in JSON).
     """
-    from . import _cli_inspect as inspect
+    from . import _cli_inspect as facts
 
     options = _options(ctx)
     if load_code:
 
-        async def loaded() -> list[dict[str, Any]]:
+        async def loaded() -> tuple[list[dict[str, Any]], list[JafPluginsError]]:
             async with running_host(options) as pm:
-                return inspect.loaded_rows(pm)
+                return facts.loaded_rows(pm), pm.problems
 
-        rows = anyio.run(loaded)
-        problems: list[JafPluginsError] = []
+        rows, problems = anyio.run(loaded)
     else:
-        rows, problems = inspect.discovered_rows(options.manager(), options.plugins_dirs)
+        rows, problems = facts.discovered_rows(options.manager(), options.plugins_dirs)
     if as_json:
         _emit_json(rows)
-        for problem in problems:
+        for problem in problems:  # not a plugin's row: a name claimed twice
             click.echo(f"! {problem}", err=True)
         return
     from . import _cli_render as render
@@ -199,7 +199,7 @@ def list_command(ctx: click.Context, load_code: bool, as_json: bool) -> None:
 # -- info ---------------------------------------------------------------------------------------
 
 
-@main.command()
+@main.command(short_help="Everything about one plugin.")
 @click.argument("name")
 @click.option(
     "--no-start",
@@ -217,7 +217,7 @@ def info(ctx: click.Context, name: str, no_start: bool, as_json: bool) -> None:
     Every plugin is imported (to resolve dependencies); NAME and its dependencies are
     started to list what they offer, then stopped.
     """
-    from . import _cli_inspect as inspect
+    from . import _cli_inspect as facts
 
     options = _options(ctx)
 
@@ -236,7 +236,7 @@ def info(ctx: click.Context, name: str, no_start: bool, as_json: bool) -> None:
                 started = await pm.activate_plugin(name)
             elif pm.get_status(name) is PluginStatus.ACTIVE:
                 started = True  # a built-in
-            return inspect.details(pm, name, started=started)
+            return facts.details(pm, name, started=started)
         finally:
             await pm.deactivate_all()
 
@@ -254,7 +254,7 @@ def info(ctx: click.Context, name: str, no_start: bool, as_json: bool) -> None:
 # -- check ----------------------------------------------------------------------------------
 
 
-@main.command()
+@main.command(short_help="Find every problem, with its fix (exit status 1 if any).")
 @click.option(
     "--activate",
     is_flag=True,
@@ -271,21 +271,21 @@ def check(ctx: click.Context, activate: bool, as_json: bool) -> None:
 
     Exit status 0 when healthy, 1 when any problem was found.
     """
-    from . import _cli_inspect as inspect
+    from . import _cli_inspect as facts
 
     options = _options(ctx)
-    findings = inspect.Findings()
+    findings = facts.Findings()
 
     async def examine() -> list[dict[str, Any]]:
         if not activate:
             pm = options.manager()
             await load_everything(pm, options)
-            inspect.static_problems(pm, findings)
-            return inspect.plugin_verdicts(pm, findings)
+            facts.static_problems(pm, findings)
+            return facts.plugin_verdicts(pm, findings)
         async with running_host(options) as pm:
-            inspect.name_conflicts(pm, findings)
-        inspect.started_problems(pm, findings)
-        return inspect.plugin_verdicts(pm, findings)
+            facts.name_conflicts(pm, findings)
+        facts.started_problems(pm, findings)
+        return facts.plugin_verdicts(pm, findings)
 
     verdicts = anyio.run(examine)
     problems = findings.problems
@@ -311,7 +311,7 @@ def check(ctx: click.Context, activate: bool, as_json: bool) -> None:
 # -- graph ----------------------------------------------------------------------------------
 
 
-@main.command()
+@main.command(short_help="The dependency graph (text, Mermaid or DOT).")
 @click.option(
     "--format",
     "fmt",
@@ -328,15 +328,15 @@ def graph(ctx: click.Context, fmt: str) -> None:
     Plugins are imported (their dependencies are declared in code) but not started. Edges
     point from a plugin to its dependency; built-ins appear when something needs them.
     """
-    from . import _cli_inspect as inspect
+    from . import _cli_inspect as facts
     from . import _cli_render as render
 
     options = _options(ctx)
 
-    async def build() -> inspect.Graph:
+    async def build() -> facts.Graph:
         pm = options.manager()
         await load_everything(pm, options)
-        return inspect.dependency_graph(pm)
+        return facts.dependency_graph(pm)
 
     result = anyio.run(build)
     if fmt == "mermaid":
@@ -371,7 +371,7 @@ def _parse_arguments(args: str | None, pairs: tuple[str, ...]) -> dict[str, Any]
     return arguments
 
 
-@main.command()
+@main.command(short_help="Call a tool and print its result.")
 @click.argument("name")
 @click.option("--args", "args", metavar="JSON", default=None, help="Arguments as a JSON object.")
 @click.option(
@@ -407,7 +407,7 @@ def tool(ctx: click.Context, name: str, args: str | None, pairs: tuple[str, ...]
                     hint="pass the parameters listed by jaf-plugins info "
                     f"{found.plugin or 'PLUGIN'}",
                 ) from None
-            if hasattr(result, "__await__"):
+            if inspect.isawaitable(result):
                 result = await result
             return result
 
