@@ -178,7 +178,10 @@ class PluginManager:
     def _load_candidate(self, candidate: Candidate, *, bind_name: bool) -> list[str]:
         note = self._filtered_out(candidate)
         if note is not None:
-            self._registry.record_disabled(candidate, note)
+            try:
+                self._registry.record_disabled(candidate, note)
+            except DuplicatePluginError as exc:
+                self._problem(exc)
             return []
         try:
             obj = _discovery.import_candidate(candidate)

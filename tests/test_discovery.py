@@ -861,3 +861,20 @@ async def test_an_explicit_plugin_may_take_the_name_of_a_disabled_installed_one(
         assert pm.get_status("email_plugin") is PluginStatus.ACTIVE
         assert isinstance(pm.get_plugin("email_plugin"), StandIn)
     assert module not in sys.modules
+
+
+@pytest.mark.anyio
+async def test_a_blocked_plugin_whose_name_is_taken_is_a_problem_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    """A folder plugin named like an already loaded one, and blocked: reported, not raised."""
+    folder = write_folder(tmp_path / "plugins", {"taken.py": GOOD})
+    pm = PluginManager(block=["taken"])
+
+    class Taken(Plugin):
+        pass
+
+    await pm.load_plugin("taken", Taken())
+    assert await pm.load_plugins_from_directory(folder) == []
+    assert pm.get_status("taken") is PluginStatus.INACTIVE
+    assert [problem.plugin for problem in pm.problems] == ["taken"]
