@@ -80,39 +80,44 @@ def deps(session: nox.Session, resolution: str) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The benchmarks: print ratios; exit 1 only on a correctness failure.
+    """Every benchmark, then one table of figures vs targets; exit 1 only on a correctness
+    failure (a missed target prints MISSED).
 
-    Arguments after ``--`` go to every script, so pass only the options all of them take
-    (``--backend``, ``--repeat``), e.g. ``nox -s bench -- --backend trio``.
+    Arguments after ``--`` go to benchmarks/run_all.py, e.g. ``nox -s bench -- --backend all``
+    (asyncio, then trio), ``-- --quick`` (smoke test) or ``-- --only startup tools``.
     """
-    session.install("-e", ".[test]")
-    for script in ("bench_activation.py", "bench_events.py", "bench_reload.py"):
-        session.run("python", f"benchmarks/{script}", *session.posargs)
+    session.install("-e", ".[test,bench]")
+    session.run("python", "benchmarks/run_all.py", *session.posargs)
 
 
 def _install_host_and(session: nox.Session, plugins: list[str]) -> None:
-    # Two steps: pip < 24 does not let an editable ``.[test]`` satisfy another local
-    # distribution's ``jaf-plugins>=0.1`` in the same command.
+    """The host, then ``plugins`` (with their test extras) and the contrib distributions
+    they require, dependencies first, one pip call each: pip < 24 does not let a local path
+    with extras (``.[test]``) satisfy another local distribution's requirement on it in the
+    same command."""
     session.install("-e", ".[test]")
-    session.install(*_contrib_requirements(plugins))
+    for name in _with_contrib_dependencies(plugins):
+        session.install(f"./contrib/{name}[test]" if name in plugins else f"./contrib/{name}")
 
 
-def _contrib_requirements(plugins: list[str]) -> list[str]:
-    """``plugins`` with their test extras, plus the contrib distributions they require
-    (those are not on PyPI), as pip arguments."""
-    wanted = set(plugins)
-    todo = list(plugins)
-    while todo:
-        project = tomllib.loads(Path("contrib", todo.pop(), "pyproject.toml").read_text())
-        for dependency in project["project"]["dependencies"]:
-            name = re.split(r"[^A-Za-z0-9._-]", dependency, maxsplit=1)[0]
-            if name in CONTRIB and name not in wanted:
-                wanted.add(name)
-                todo.append(name)
-    return [
-        f"./contrib/{name}[test]" if name in plugins else f"./contrib/{name}"
-        for name in sorted(wanted)
-    ]
+def _with_contrib_dependencies(plugins: list[str]) -> list[str]:
+    """``plugins`` and the contrib distributions they require (not on PyPI), each after the
+    ones it requires."""
+    ordered: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        project = tomllib.loads(Path("contrib", name, "pyproject.toml").read_text())["project"]
+        for dependency in project["dependencies"]:
+            required = re.split(r"[^A-Za-z0-9._-]", dependency, maxsplit=1)[0]
+            if required in CONTRIB:
+                visit(required)
+        ordered.append(name)
+
+    for plugin in plugins:
+        visit(plugin)
+    return ordered
 
 
 def _floor_pairs() -> list[tuple[str, str]]:
@@ -129,3 +134,22 @@ def _floor_pairs() -> list[tuple[str, str]]:
 
 def _floors() -> list[str]:
     return [f"{name}=={version}" for name, version in _floor_pairs()]
+
+
+@nox.session
+def interop(session: nox.Session) -> None:
+    """Plugin tools and agents run inside jaf-py's engine (tests/test_jaf_interop.py).
+
+    Installs the ``jaf`` extra: jaf-py brings litellm, openai, fastapi and more, too heavy
+    for the default sessions, which skip that file.
+    """
+    session.install("-e", ".[test,jaf]")
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/test_jaf_interop.py",
+        *session.posargs,
+        # litellm (imported by jaf-py) would otherwise fetch a price list from GitHub.
+        env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+    )
