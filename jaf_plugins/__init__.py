@@ -39,6 +39,7 @@ if _TYPE_CHECKING:
     )
     from ._events import EventHandler, EventOutcome, HandlerResult, PluginEvent
     from ._installed import ENTRY_POINT_GROUP, InstalledPlugin, installed_plugins
+    from ._jaf import jaf_agent_registry
     from ._manager import PluginManager
     from ._markers import hookimpl, hookspec
     from ._plugin import (
@@ -80,6 +81,7 @@ _SOURCES = {
     ],
     "._events": ["EventHandler", "EventOutcome", "HandlerResult", "PluginEvent"],
     "._installed": ["ENTRY_POINT_GROUP", "InstalledPlugin", "installed_plugins"],
+    "._jaf": ["jaf_agent_registry"],
     "._manager": ["PluginManager"],
     "._markers": ["hookimpl", "hookspec"],
     "._plugin": [
@@ -142,6 +144,7 @@ __all__ = [
     "hookspec",
     "hookspecs",
     "installed_plugins",
+    "jaf_agent_registry",
 ]
 
 

@@ -25,3 +25,11 @@ class Agent:
     advanced_config: Any = None
     plugin: str | None = field(default=None, compare=False)
     """Name of the plugin that offers this agent, set by the manager."""
+
+    def to_jaf(self) -> Any:
+        """This agent as a jaf-py ``Agent``, for ``RunConfig(agent_registry=...)``: the same
+        name, instructions and tools. Needs jaf-py (``pip install "jaf-plugins[jaf]"``);
+        see ``jaf_agent_registry`` for every active agent at once."""
+        from ._jaf import to_jaf_agent
+
+        return to_jaf_agent(self)

@@ -7,11 +7,16 @@ import json
 import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydantic
+import pydantic_core
 
 from ._errors import ToolDefinitionError, ToolValidationError
+from ._jaf import is_jaf_result
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 @dataclass(frozen=True)
@@ -122,16 +127,20 @@ class Tool:
             "parameters": self.schema.parameters.model_json_schema(),
         }
 
-    async def execute(self, args: Any, context: Any = None) -> str:
+    async def execute(self, args: Any, context: Any = None) -> Any:
         """Run the tool with already-parsed arguments (a model instance or a mapping).
 
-        Returns a string, as JAF's engine expects: strings as they are, anything else as JSON.
+        Returns what JAF's engine expects: a string as it is, a jaf-py ``ToolResult`` (or
+        ``MultiModalToolResult``) as it is, anything else as JSON, serialized as jaf-py
+        serializes a ``ToolResult``'s data (``default=str``, non-ASCII kept).
         """
         model = self._validate_model(args)
         result = self._invoke(model)
         if inspect.isawaitable(result):
             result = await result
-        return result if isinstance(result, str) else json.dumps(result, default=str)
+        if isinstance(result, str) or is_jaf_result(result):
+            return result
+        return json.dumps(result, default=str, ensure_ascii=False)
 
     # -- calling like the function ---------------------------------------------------------
 
@@ -231,11 +240,8 @@ def _parameters_model(
         fields[field_name] = (annotation, field)
         field_to_param[field_name] = param.name
     model_name = "".join(part.capitalize() for part in tool_name.split("_")) + "Args"
-    config = pydantic.ConfigDict(
-        extra="forbid", arbitrary_types_allowed=True, protected_namespaces=()
-    )
     try:
-        model = pydantic.create_model(model_name, __config__=config, **fields)
+        model = pydantic.create_model(model_name, __base__=_Arguments, **fields)
         model.model_rebuild(raise_errors=True)
     except (pydantic.PydanticSchemaGenerationError, pydantic.PydanticUserError, TypeError) as exc:
         raise ToolDefinitionError(
@@ -246,6 +252,63 @@ def _parameters_model(
 
 
 _RESERVED = frozenset(dir(pydantic.BaseModel))
+
+
+class _Arguments(pydantic.BaseModel):
+    """Base of every tool's parameters model."""
+
+    model_config = pydantic.ConfigDict(
+        extra="forbid", arbitrary_types_allowed=True, protected_namespaces=()
+    )
+
+    @classmethod
+    def model_validate(cls, *args: Any, **kwargs: Any) -> Self:
+        # jaf-py's engine reports invalid arguments with json.dumps(error.errors()); a
+        # validator raising ValueError leaves the exception itself in an error's ``ctx``,
+        # which would turn jaf-py's "validation_error" tool message into an unrelated
+        # "execution_error" about JSON. Such errors come back with the ``ctx`` as text.
+        try:
+            return super().model_validate(*args, **kwargs)
+        except pydantic.ValidationError as exc:
+            safe = _json_safe(exc)
+            if safe is exc:
+                raise
+            raise safe from None
+
+
+def _json_safe(exc: pydantic.ValidationError) -> pydantic.ValidationError:
+    """``exc``, or the same errors with every ``ctx`` value JSON can't encode as text."""
+    errors = exc.errors()
+    try:
+        json.dumps(errors)
+        return exc
+    except (TypeError, ValueError):
+        pass
+    details: list[Any] = []
+    for error in errors:
+        detail: dict[str, Any] = {"loc": error["loc"], "input": error["input"]}
+        if error["type"] in _PYDANTIC_ERROR_TYPES:
+            detail["type"] = error["type"]
+            if "ctx" in error:
+                detail["ctx"] = {key: _jsonable(value) for key, value in error["ctx"].items()}
+        else:  # a PydanticCustomError: keep its rendered message, drop the ctx
+            detail["type"] = pydantic_core.PydanticCustomError(error["type"], error["msg"])
+        details.append(detail)
+    try:
+        return pydantic.ValidationError.from_exception_data(exc.title, details)
+    except Exception:  # whatever pydantic cannot rebuild stays as it was
+        return exc
+
+
+_PYDANTIC_ERROR_TYPES = frozenset(typing.get_args(pydantic_core.core_schema.ErrorType))
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return value
 
 
 def _resolve_annotation(func: Callable[..., Any], param: inspect.Parameter, tool_name: str) -> Any:
