@@ -15,7 +15,6 @@ import json
 import re
 import shlex
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,7 @@ from test_integration_venv import (
     WEATHER,
     Venv,
     copy_source,
-    isolated_dependencies,
-    subprocess_env,
+    offline_venv,
 )
 
 pytestmark = pytest.mark.integration
@@ -76,29 +74,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         "jaf-plugins-broken": copy_source(BROKEN, base / "src" / "jaf-plugins-broken"),
         "jaf-plugins-badsettings": copy_source(BADSETTINGS, base / "src" / "badsettings"),
     }
-    deps = base / "deps"
-    isolated_dependencies(deps)
-    root = base / "venv"
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=TIMEOUT
-    )
-    env = subprocess_env(root)
-    purelib = subprocess.run(
-        [
-            str(root / "bin" / "python"),
-            "-c",
-            "import sysconfig; print(sysconfig.get_path('purelib'))",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=TIMEOUT,
-    ).stdout.strip()
-    (Path(purelib) / "_jaf_test_deps.pth").write_text(
-        f"import site; site.addsitedir({str(deps)!r})\n"
-    )
-    venv = Venv(root, sources, env)
+    venv = offline_venv(base, sources)
     venv.install("jaf-plugins", "jaf-plugins-weather", "jaf-plugins-greeter")
     extras = base / "extras"
     venv.pip(

@@ -77,8 +77,9 @@ def top_level_entries(dist: metadata.Distribution) -> set[Path]:
     return entries
 
 
-def isolated_dependencies(target: Path) -> list[str]:
-    """Symlink into ``target`` the host's runtime dependency closure and the build tools.
+def isolated_dependencies(target: Path, also: Iterable[str] = ()) -> list[str]:
+    """Symlink into ``target`` the host's runtime dependency closure and the build tools
+    (and the closure of the requirements ``also`` names).
 
     Putting the whole outer site-packages on the venv's path would also bring in whatever
     plugins are installed there (the contrib plugins, in the dev environment), and the
@@ -86,7 +87,7 @@ def isolated_dependencies(target: Path) -> list[str]:
     it. Returns the distribution names linked.
     """
     host = metadata.distribution("jaf-plugins")
-    roots = [*(host.requires or []), "pip", "setuptools"]
+    roots = [*(host.requires or []), "pip", "setuptools", *also]
     try:
         metadata.distribution("wheel")
         roots.append("wheel")
@@ -204,6 +205,27 @@ def subprocess_env(venv: Path) -> dict[str, str]:
     return env
 
 
+def offline_venv(base: Path, sources: dict[str, Path], also: Iterable[str] = ()) -> Venv:
+    """A fresh venv in ``base/venv`` that sees only the host's dependency closure (and that
+    of ``also``), linked from the environment running the tests; nothing installed yet."""
+    deps = base / "deps"
+    isolated_dependencies(deps, also)
+    root = base / "venv"
+    # Without pip: ensurepip takes seconds, and pip comes from the linked build tools.
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=TIMEOUT
+    )
+    venv = Venv(root, sources, subprocess_env(root))
+    purelib = venv.run(
+        venv.python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"
+    ).stdout.strip()
+    (Path(purelib) / "_jaf_test_deps.pth").write_text(
+        f"import site; site.addsitedir({str(deps)!r})\n"
+    )
+    (root / "list_plugins.py").write_text(textwrap.dedent(LIST_PLUGINS))
+    return venv
+
+
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Venv:
     base = tmp_path_factory.mktemp("integration")
@@ -213,33 +235,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Venv:
         "jaf-plugins-greeter": copy_source(GREETER, base / "src" / "jaf-plugins-greeter"),
         "jaf-plugins-broken": copy_source(BROKEN, base / "src" / "jaf-plugins-broken"),
     }
-    deps = base / "deps"
-    isolated_dependencies(deps)
-
-    root = base / "venv"
-    # Without pip: ensurepip takes seconds, and pip comes from the linked build tools.
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=TIMEOUT
-    )
-    env = subprocess_env(root)
-    purelib = subprocess.run(
-        [
-            str(root / "bin" / "python"),
-            "-c",
-            "import sysconfig; print(sysconfig.get_path('purelib'))",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=TIMEOUT,
-    ).stdout.strip()
-    (Path(purelib) / "_jaf_test_deps.pth").write_text(
-        f"import site; site.addsitedir({str(deps)!r})\n"
-    )
-    (root / "list_plugins.py").write_text(textwrap.dedent(LIST_PLUGINS))
-
-    created = Venv(root, sources, env)
+    created = offline_venv(base, sources)
     # The host itself is installed, not linked: its console script comes from its
     # [project.scripts], and what runs is what its wheel ships.
     created.install(

@@ -12,7 +12,6 @@ import importlib
 import os
 import subprocess
 import sys
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,14 +20,10 @@ import pytest
 from click.testing import CliRunner
 from packaging.version import Version
 from test_integration_venv import (
-    LIST_PLUGINS,
     TIMEOUT,
     Venv,
     copy_source,
-    dependency_closure,
-    isolated_dependencies,
-    subprocess_env,
-    top_level_entries,
+    offline_venv,
 )
 
 import jaf_plugins
@@ -326,27 +321,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Venv, Path]:
     ``test`` extra. Returns the venv and the project's folder."""
     base = tmp_path_factory.mktemp("template")
     host = copy_source(REPO, base / "src" / "jaf-plugins")
-    deps = base / "deps"
-    isolated_dependencies(deps)
-    # The project's tests need its `test` extra too: link pytest, anyio, trio and theirs.
-    for dist in dependency_closure(["pytest", "anyio", "trio"]).values():
-        for entry in top_level_entries(dist):
-            link = deps / entry.name
-            if not link.exists():
-                link.symlink_to(entry, target_is_directory=entry.is_dir())
-
-    root = base / "venv"
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=TIMEOUT
-    )
-    venv = Venv(root, {"jaf-plugins": host}, subprocess_env(root))
-    purelib = venv.run(
-        venv.python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"
-    ).stdout.strip()
-    (Path(purelib) / "_jaf_test_deps.pth").write_text(
-        f"import site; site.addsitedir({str(deps)!r})\n"
-    )
-    (root / "list_plugins.py").write_text(textwrap.dedent(LIST_PLUGINS))
+    # The project's tests need its `test` extra too: pytest, anyio, trio and theirs.
+    venv = offline_venv(base, {"jaf-plugins": host}, also=["pytest", "anyio", "trio"])
     venv.install("jaf-plugins")
 
     # The installed host's command, so the template comes from its wheel (package data).
