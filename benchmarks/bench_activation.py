@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import platform
 import random
 import statistics
 import sys
@@ -29,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+from _common import machine, metric, print_result
 
 from jaf_plugins import Plugin, PluginManager, PluginStatus
 
@@ -198,10 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     path = critical_path(specs)
     edges = sum(len(s.dependencies) for s in specs)
     total = sum(s.duration for s in specs)
-    print(
-        f"Python {platform.python_version()} ({platform.python_implementation()}), "
-        f"backend {args.backend}, {os.cpu_count()} cores, {platform.system()}"
-    )
+    print(machine(args.backend))
     print(
         f"{len(specs)} plugins, {LAYERS} layers x {WIDTH}, {edges} edges, seed {args.seed}, "
         f"sleep {BASE_SLEEP * 1e3:.0f}+[0,{MAX_JITTER * 1e3:.0f}] ms, "
@@ -242,6 +238,13 @@ def main(argv: list[str] | None = None) -> int:
     met = "met" if host / path <= TARGET else "MISSED"
     print(f"target host/critical <= {TARGET:.2f}x: {met}")
     print("all 100 plugins ACTIVE after activate_all(), INACTIVE after deactivate_all(): ok")
+    metrics = [
+        metric("host / critical path", host / path, "x", f"<= {TARGET}x", host / path <= TARGET),
+        metric("host / as slept", host / slept, "x"),
+        metric("host / level-by-level", host / level, "x"),
+        metric("host activate_all()", host * 1e3, "ms"),
+    ]
+    print_result("activation", args.backend, metrics)
     return 0
 
 

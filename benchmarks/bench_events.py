@@ -24,23 +24,27 @@ hold K ok results (one per plugin, in load order), or if a handler raised or tim
 
 from __future__ import annotations
 
-import argparse
 import functools
 import gc
 import logging
-import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from importlib.metadata import version
 from typing import Any
 
 import anyio
 import anyio.lowlevel
 import pluggy
+from _common import (
+    machine,
+    metric,
+    parse_timed_runs,
+    print_result,
+    timed_runs_parser,
+    versions,
+)
 
 from jaf_plugins import EventOutcome, Plugin, PluginEvent, PluginManager, PluginStatus
 
@@ -247,35 +251,13 @@ async def bench(repeat: int, seconds: float) -> list[Row]:
     return [await bench_size(k, repeat, seconds) for k in SIZES]
 
 
-def _version(distribution: str) -> str:
-    try:
-        return version(distribution)
-    except Exception:
-        return "not installed"
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
-    parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (median)")
-    parser.add_argument(
-        "--seconds", type=float, default=0.2, help="approximate length of one run (default 0.2)"
-    )
-    args = parser.parse_args(argv)
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
-    if args.seconds <= 0:
-        parser.error("--seconds must be positive")
+    parser = timed_runs_parser(__doc__.splitlines()[0] if __doc__ else None)
+    args = parse_timed_runs(parser, argv)
 
     settings = PluginManager(autoload=False).settings
-    print(
-        f"Python {platform.python_version()} ({platform.python_implementation()}), "
-        f"backend {args.backend}, {os.cpu_count()} cores, {platform.system()}"
-    )
-    print(
-        f"jaf-plugins {_version('jaf-plugins')}, anyio {_version('anyio')}, "
-        f"trio {_version('trio')}, pluggy {_version('pluggy')}"
-    )
+    print(machine(args.backend))
+    print(versions("jaf-plugins", "anyio", "trio", "pluggy"))
     print(
         f"K async handlers on {EVENT!r}, one per plugin; event_timeout {settings.event_timeout} s, "
         f"sequential dispatch; runs of ~{args.seconds} s, median of {args.repeat}"
@@ -302,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     missed_plain: list[str] = []
     missed_pluggy: list[str] = []
+    metrics: list[dict[str, Any]] = []
     for row in rows:
         host = statistics.median(row.host) * 1e6
         plain = statistics.median(row.plain) * 1e6
@@ -312,6 +295,22 @@ def main(argv: list[str] | None = None) -> int:
             missed_plain.append(f"K={row.k} ({vs_plain:.2f}x)")
         if vs_pluggy >= TARGET_PLUGGY:
             missed_pluggy.append(f"K={row.k} ({vs_pluggy:.2f}x)")
+        metrics += [
+            metric(
+                f"K={row.k} host / plain loop",
+                vs_plain,
+                "x",
+                f"<= {TARGET_PLAIN:g}x",
+                vs_plain <= TARGET_PLAIN,
+            ),
+            metric(
+                f"K={row.k} host / pluggy",
+                vs_pluggy,
+                "x",
+                f"< {TARGET_PLUGGY:g}x",
+                vs_pluggy < TARGET_PLUGGY,
+            ),
+        ]
         print(
             f"{row.k:>4}  {host:>9.2f}  {plain:>9.2f}  {pluggy_:>9.2f}  "
             f"{vs_plain:>9.2f}x  {vs_pluggy:>10.2f}x  {(host - plain) / row.k:>15.2f} µs"
@@ -331,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         "every handler ran once per emit, no handler error was logged, and every checked "
         "EventOutcome held K ok results: ok"
     )
+    print_result("events", args.backend, metrics)
     return 0
 
 

@@ -41,11 +41,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import anyio
+from _common import installed_version, metric, print_result
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from jaf_plugins import Plugin, PluginEvent, PluginManager
@@ -144,7 +144,7 @@ async def call_echo(pm: PluginManager, edit: str) -> str:
         raise BenchFailure(f"edit {edit}: calling echo raised {exc!r}") from exc
 
 
-async def wait_for_version(pm: PluginManager, old: str, new: str, t0: float) -> float:
+async def wait_forinstalled_version(pm: PluginManager, old: str, new: str, t0: float) -> float:
     """Call echo every ``POLL`` s until it answers ``new``; return the moment it did."""
     while True:
         answer = await call_echo(pm, new)
@@ -180,7 +180,7 @@ async def run_watcher(edits: int, tag: str, rng: random.Random) -> tuple[list[fl
                     raise BenchFailure(f"edit {current}: a later call no longer answers it")
                 t0 = time.perf_counter()
                 write_echo(folder, new)
-                answered = await wait_for_version(pm, current, new, t0)
+                answered = await wait_forinstalled_version(pm, current, new, t0)
                 latencies.append(answered - t0)
                 current = new
             await anyio.sleep(GAP)
@@ -313,13 +313,6 @@ class Stats:
         return cls(statistics.median(ms), p95, ms[0], ms[-1])
 
 
-def _version(dist: str) -> str:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "not installed"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
@@ -338,8 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Python {platform.python_version()} ({platform.python_implementation()}), "
         f"backend {args.backend}, {os.cpu_count()} cores, {platform.system()}; "
-        f"anyio {_version('anyio')}, trio {_version('trio')}, "
-        f"watchfiles {_version('watchfiles')} ({polling})"
+        f"anyio {installed_version('anyio')}, trio {installed_version('trio')}, "
+        f"watchfiles {installed_version('watchfiles')} ({polling})"
     )
     print(
         f"{args.repeat} round(s) x {args.edits} edits of one plugin file, "
@@ -385,6 +378,19 @@ def main(argv: list[str] | None = None) -> int:
         f"all {total} edits answered by exactly the new version, "
         "no call raised, get_tool never None: ok"
     )
+    metrics = [
+        metric(
+            "host end-to-end median",
+            host.median,
+            "ms",
+            f"< {TARGET_MS:g}ms",
+            host.median < TARGET_MS,
+        ),
+        metric("host end-to-end p95", host.p95, "ms"),
+        metric("reload_plugin() + call median", direct.median, "ms"),
+        metric("host / bare watchfiles", host.median / bare.median, "x"),
+    ]
+    print_result("reload", args.backend, metrics)
     return 0
 
 
