@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import marshal
 import os
 import subprocess
 import sys
@@ -12,12 +12,23 @@ from typing import TYPE_CHECKING
 import pytest
 
 from jaf_plugins import InstalledPlugin, installed_plugins
-from jaf_plugins._installed import cache_file
+from jaf_plugins._installed import cache_file as _cache_file
 
 if TYPE_CHECKING:
     from conftest import Site
 
 GROUP = "jaf.plugins"
+
+
+def cache_file(group: str) -> Path:
+    return Path(_cache_file(group))
+
+
+def cached_rows(path: Path) -> list[tuple[str, ...]]:
+    """The plugins a cache file holds; raises if it is not a valid cache."""
+    _format, key, rows = marshal.loads(path.read_bytes())
+    assert isinstance(key, str) and key
+    return list(rows)
 
 
 def test_listing_imports_no_plugin_code(site: Site) -> None:
@@ -62,7 +73,9 @@ def test_a_reinstall_under_the_same_name_and_version_is_seen(site: Site) -> None
     assert [p.target for p in installed_plugins() if p.name == "same"] == [f"{module}:New"]
 
 
-@pytest.mark.parametrize("garbage", [b"", b"{not json", b'{"key": 1}', b"\xff\xfe", b"[]"])
+@pytest.mark.parametrize(
+    "garbage", [b"", b"{not marshal", marshal.dumps({"key": 1}), b"\xff\xfe", marshal.dumps([])]
+)
 def test_a_corrupt_cache_is_ignored_and_rewritten(site: Site, garbage: bytes) -> None:
     module = site.module("sturdy", "")
     site.distribution("jaf-test-sturdy", "1.0", {"sturdy": f"{module}:P"})
@@ -72,7 +85,7 @@ def test_a_corrupt_cache_is_ignored_and_rewritten(site: Site, garbage: bytes) ->
     path.write_bytes(garbage)
 
     assert installed_plugins() == expected
-    assert json.loads(path.read_text())["plugins"]  # rewritten, valid again
+    assert cached_rows(path)  # rewritten, valid again
     assert installed_plugins() == expected  # and now served from it
 
 
@@ -117,6 +130,26 @@ def test_processes_writing_the_cache_at_once_leave_a_valid_cache(
     ]
     outputs = [process.communicate(timeout=60)[0].strip() for process in processes]
     assert outputs == ["20"] * 6
-    (cache,) = (tmp_path / "shared").glob("entry-points-*.json")
-    assert len(json.loads(cache.read_text())["plugins"]) >= 20
+    (cache,) = (tmp_path / "shared").glob("entry-points-*.marshal")
+    assert len(cached_rows(cache)) >= 20
     assert not list((tmp_path / "shared").glob("*.tmp"))
+
+
+def test_a_warm_listing_imports_only_what_a_bare_interpreter_has(tmp_path: Path) -> None:
+    """The startup promise: ``import jaf_plugins`` and a warm ``installed_plugins()`` load no
+    module beyond a bare ``python -c pass`` and jaf_plugins' own two (no pydantic, pluggy,
+    anyio, typing or json)."""
+    env = {**os.environ, "JAF_PLUGINS_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("PYTHONSTARTUP", None)
+    show = "import sys; print(' '.join(sorted(sys.modules)))"
+    listing = "import jaf_plugins; jaf_plugins.installed_plugins(); "
+
+    def modules(code: str) -> set[str]:
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        return set(out.stdout.split())
+
+    modules(listing)  # cold: scans with importlib.metadata and writes the cache
+    extra = modules(listing + show) - modules(show)
+    assert extra == {"jaf_plugins", "jaf_plugins._version", "jaf_plugins._installed"}

@@ -361,7 +361,7 @@ def test_uninstalling_and_reinstalling_a_plugin_needs_no_code_change(venv: Venv)
     """With the discovery cache warm, pip's changes are still seen by the next process."""
     assert venv.plugins()["greeter"]["status"] == "active"
     cache = Path(venv.env["JAF_PLUGINS_CACHE_DIR"])
-    assert [p.name for p in cache.glob("entry-points-*.json")], "the cache was not written"
+    assert [p.name for p in cache.glob("entry-points-*.marshal")], "the cache was not written"
     try:
         venv.pip("uninstall", "-y", "jaf-plugins-greeter")
         plugins = venv.plugins()
