@@ -10,6 +10,11 @@ from typing import Any
 
 import pluggy
 
+DEADLINE_SLACK = 0.01
+"""A deadline shared by a run of steps (event handlers, a plugin's lifecycle hooks) is
+re-armed only once the clock has moved by this share of the timeout: a fast step costs a
+clock read, not a timer. Each step gets at least the whole timeout, and at most 1% more."""
+
 _trace_logger = logging.getLogger("jaf.plugins.trace")
 
 Tracer = Callable[[str, str, Mapping[str, Any], float, BaseException | None], None]

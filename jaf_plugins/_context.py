@@ -68,10 +68,15 @@ class PluginContext:
         self.config = config
         #: The plugin's ``settings_model``, validated; ``None`` when it declares none.
         self.settings = settings
-        self.logger = logging.getLogger(f"jaf.plugins.{name}")
         self._dependencies = dict(dependencies)
         self._required = required
         self.cleanups: list[Callable[[], Any]] = []
+
+    @property
+    def logger(self) -> logging.Logger:
+        """The plugin's logger, ``jaf.plugins.<name>`` (made on first use: most plugins of a
+        large host never log, and thousands of idle loggers cost the garbage collector)."""
+        return logging.getLogger(f"jaf.plugins.{self.name}")
 
     def get_dependency(self, name: str, required: bool = True) -> Plugin | None:
         """The active plugin ``name`` this plugin declared as a dependency.

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import anyio
 
-from ._calling import await_maybe
+from ._calling import DEADLINE_SLACK, await_maybe
 from ._errors import EventDepthError
 
 Handler = Callable[..., Any]
@@ -142,9 +142,7 @@ class Subscription:
 
 _Raw = tuple[Subscription, "BaseException | None", Any]
 _Coroutine = types.CoroutineType
-_SLACK = 0.01
-"""A handler's deadline is re-armed only once the clock has moved by this share of the
-timeout, so a fast handler costs a clock read, not a timer; timeouts fire up to 1% late."""
+_SLACK = DEADLINE_SLACK
 
 
 class EventBus:

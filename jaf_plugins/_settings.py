@@ -118,12 +118,16 @@ class SettingsFiles:
             fix=lambda key: f"correct {key!r} in {self.label}",
         )
 
-    def plugin_layer(self, plugin: str) -> Layer:
+    def plugin_values(self, plugin: str) -> dict[str, Any]:
+        """The plugin's table of the settings file (``[plugins.<name>]``), or ``{}``."""
         plugins = self.table.get("plugins", {})
         values = plugins.get(plugin, {}) if isinstance(plugins, dict) else {}
+        return values if isinstance(values, dict) else {}
+
+    def plugin_layer(self, plugin: str) -> Layer:
         where = f"[plugins.{plugin}] of {self.label}"
         return Layer(
-            values if isinstance(values, dict) else {},
+            self.plugin_values(plugin),
             origin=lambda key: f"{key!r} in {where}",
             fix=lambda key: f"correct {key!r} in {where}",
         )
@@ -219,13 +223,19 @@ def merge(layers: list[Layer]) -> tuple[dict[str, Any], dict[str, Layer]]:
     Nested tables merge key by key, so a sub-field from the environment keeps the TOML
     file's other sub-fields.
     """
-    merged: dict[str, Any] = {}
     won: dict[str, Layer] = {}
     for layer in reversed(layers):
-        for key, value in layer.values.items():
+        won.update(dict.fromkeys(layer.values, layer))
+    return merge_values([layer.values for layer in layers]), won
+
+
+def merge_values(sources: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Mappings highest priority first → one, nested tables merged key by key."""
+    merged: dict[str, Any] = {}
+    for values in reversed(sources):
+        for key, value in values.items():
             merged[key] = _deep_merge(merged.get(key), value)
-            won[key] = layer
-    return merged, won
+    return merged
 
 
 def _deep_merge(lower: Any, higher: Any) -> Any:
@@ -356,6 +366,12 @@ def load_plugin_settings(
 ) -> tuple[pydantic.BaseModel | None, dict[str, Any]]:
     """The plugin's validated settings (``None`` without a model) and its namespace's values."""
     prefix = plugin_env_prefix(plugin)
+    if model is None:
+        # Nothing to validate, so no source to name: merge the raw values, cheaply (most
+        # plugins declare no model, and this runs for each of them at every start).
+        environ, dotenv = files.variables()
+        sources = [arguments, _prefixed(environ, prefix), _prefixed(dotenv, prefix)]
+        return None, merge_values([*sources, files.plugin_values(plugin)])
     layers = [
         argument_layer(
             arguments, lambda key: f"PluginManager(config={{{plugin!r}: {{{key!r}: ...}}}})"
@@ -363,9 +379,6 @@ def load_plugin_settings(
         *environment_layers(model, prefix, files),
         files.plugin_layer(plugin),
     ]
-    if model is None:
-        values, _ = merge(layers)
-        return None, values
     settings, _ = validate(
         model,
         layers,

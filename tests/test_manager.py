@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import types
 from typing import Any
 
@@ -218,6 +220,67 @@ async def test_a_stalled_deactivate_is_cut_by_its_timeout_and_others_still_stop(
     assert pm.get_status("b") is PluginStatus.FAILED
     assert "deactivate did not finish within 0.1s" in (pm.get_error("b") or "")
     assert pm.get_status("a") is PluginStatus.INACTIVE
+
+
+async def test_stalls_among_many_plugins_fail_only_the_stalled_ones_and_are_told_once() -> None:
+    """Plugins start and stop in runs that share one deadline: a step that runs out of
+    time fails its own plugin (cleaned up, observers told once) and the run goes on."""
+    seen: list[tuple[str, str]] = []
+    observer = types.ModuleType("observer")
+
+    @hookimpl
+    def on_plugin_failed(name: str) -> None:
+        seen.append(("failed", name))
+
+    @hookimpl
+    def on_plugin_deactivated(name: str) -> None:
+        seen.append(("deactivated", name))
+
+    observer.on_plugin_failed = on_plugin_failed  # type: ignore[attr-defined]
+    observer.on_plugin_deactivated = on_plugin_deactivated  # type: ignore[attr-defined]
+    log: list[tuple[str, str]] = []
+    pm = PluginManager(timeout=0.2)
+    await pm.load_plugin("observer", observer)
+    stall_start, stall_stop = {"p03", "p11"}, {"p07", "p15"}
+    plugins = [
+        Recorder(
+            f"p{i:02d}",
+            log,
+            ["p03"] if i == 4 else None,
+            fail="initialize"
+            if f"p{i:02d}" in stall_start
+            else "deactivate"
+            if f"p{i:02d}" in stall_stop
+            else None,
+            how="stall",
+        )
+        for i in range(20)
+    ]
+    await load(pm, *plugins)
+    released: list[str] = []
+    async with pm:
+        for plugin in plugins:
+            name = plugin.metadata.name
+            if plugin.context is not None:
+                plugin.context.add_cleanup(lambda name=name: released.append(name))
+        for name in stall_start:
+            assert pm.get_status(name) is PluginStatus.FAILED
+            assert "initialize did not finish within 0.2s" in (pm.get_error(name) or "")
+        assert pm.get_status("p04") is PluginStatus.SKIPPED
+        assert "'p03'" in (pm.get_error("p04") or "")
+        started = {p.metadata.name for p in plugins} - stall_start - {"p04"}
+        assert {n for n in started if pm.get_status(n) is PluginStatus.ACTIVE} == started
+    for name in stall_stop:
+        assert pm.get_status(name) is PluginStatus.FAILED
+        assert "deactivate did not finish within 0.2s" in (pm.get_error(name) or "")
+    assert {n for n in started - stall_stop if pm.get_status(n) is PluginStatus.INACTIVE} == (
+        started - stall_stop
+    )
+    assert sorted(released) == sorted(started)  # cleanups ran, stalled deactivate or not
+    failed = [name for what, name in seen if what == "failed"]
+    assert sorted(failed) == sorted({*stall_start, "p04"})
+    deactivated = [name for what, name in seen if what == "deactivated"]
+    assert sorted(deactivated) == sorted(started)
 
 
 async def test_activate_plugin_pulls_in_its_dependencies_only() -> None:
@@ -447,3 +510,41 @@ async def test_cancelled_during_activation_releases_everything_already_set_up() 
     assert pm.get_status("fast") is PluginStatus.INACTIVE
     assert pm.get_status("hangs") is PluginStatus.FAILED
     assert "cancelled while initializing" in (pm.get_error("hangs") or "")
+
+
+GRUMPY = """
+import anyio
+from jaf_plugins import Plugin, PluginManager, PluginMetadata
+
+class Grumpy(Plugin):
+    def __init__(self):
+        super().__init__()
+        self.metadata = PluginMetadata(name="grumpy", version="1.0.0")
+
+    async def initialize(self, context):
+        context.logger.warning("warned during initialize")
+        logging.getLogger("jaf.plugins.grumpy.db").error("no database")
+        return False
+
+async def main():
+    pm = PluginManager(autoload=False)
+    await pm.load_plugin("grumpy", Grumpy())
+    await pm.activate_all()
+
+import logging
+anyio.run(main)
+"""
+
+
+def test_without_logging_configured_a_plugins_records_still_reach_stderr() -> None:
+    """The host listens to plugins' logs during their steps (to explain ``return False``)
+    without keeping Python's last-resort handler from printing them."""
+    proc = subprocess.run(
+        [sys.executable, "-c", GRUMPY], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert proc.stderr.splitlines() == [
+        "warned during initialize",
+        "no database",
+        "plugin 'grumpy': initialize returned False after logging: no database. "
+        "Fix: see the plugin's log (logger 'jaf.plugins.grumpy')",
+    ]
