@@ -417,6 +417,71 @@ def test_parameter_names_that_collide_with_pydantic_work_or_are_refused_at_decor
     assert param in _properties(tool)
 
 
+class _Address(pydantic.BaseModel):
+    city: str
+    zip_code: str = Field(alias="zipCode")
+
+
+def test_a_call_by_keyword_passes_the_same_values_as_a_positional_call() -> None:
+    # Keyword calls skip Signature.bind and pass the validated model's __dict__; nested
+    # models must still arrive as model instances (not model_dump() dicts), coerced as ever.
+    received: list[tuple[Any, ...]] = []
+
+    @Tool
+    def ship(
+        to: _Address, stops: list[_Address], tags: tuple[str, ...] = (), weight: float = 1
+    ) -> None:
+        received.append((to, stops, tags, weight))
+
+    home = {"city": "Oslo", "zipCode": "0150"}
+    ship(to=home, stops=[home, _Address(city="Lima", zipCode="15001")], tags=["a"], weight="2")
+    ship(home, [home, _Address(city="Lima", zipCode="15001")], ["a"], "2")
+    by_keyword, positional = received
+    assert by_keyword == positional
+    to, stops, tags, weight = by_keyword
+    assert type(to) is _Address and to.zip_code == "0150"
+    assert [type(stop) for stop in stops] == [_Address, _Address]
+    assert (tags, weight) == (("a",), 2.0)
+
+
+_CHECKED: list[float] = []
+
+
+def _nonzero(value: float) -> float:
+    _CHECKED.append(value)
+    if value == 0:
+        raise ValueError("cannot divide by zero")
+    return value
+
+
+def test_a_call_by_keyword_reports_the_same_errors_and_validates_once() -> None:
+    @Tool
+    def divide(a: float, b: Annotated[float, pydantic.AfterValidator(_nonzero)]) -> float:
+        return a / b
+
+    _CHECKED.clear()
+    with pytest.raises(ToolValidationError) as by_keyword:
+        divide(a=1, b=0)
+    assert _CHECKED == [0]
+    with pytest.raises(ToolValidationError) as positional:
+        divide(1, 0)
+    assert str(by_keyword.value) == str(positional.value)
+    assert "cannot divide by zero" in str(by_keyword.value)
+    # A call-shape error wins over an invalid value, as for a positional call.
+    with pytest.raises(ToolValidationError, match="unexpected keyword argument 'c'"):
+        divide(a="x", b=0, c=1)
+
+
+def test_a_parameter_without_default_stays_required_despite_a_default_factory() -> None:
+    @Tool
+    def tag(labels: Annotated[list[str], Field(default_factory=list)], name: str) -> str:
+        return name + ",".join(labels)
+
+    with pytest.raises(ToolValidationError, match="missing a required argument: 'labels'"):
+        tag(name="x")
+    assert tag(labels=["a"], name="x") == "xa"
+
+
 # -- the spec's email plugin pattern ---------------------------------------------------------------
 
 
