@@ -7,7 +7,7 @@ arguments ``location="Paris", units="imperial"``. Measures, in the same process,
 one call, for the sync and for the async tool:
 
 * ``host``               ``pm.get_tool(name)(**args)``: the lookup, then ``Tool.__call__``
-  (bind the arguments to the signature, validate them with the tool's pydantic model, call);
+  (validate the keywords with the tool's pydantic model, call with the validated values);
 * ``Tool.__call__``      ``tool(**args)`` on a tool object looked up once (informational: the
   host's call without the lookup);
 * ``validated direct``   the baseline: what a careful caller without the host pays, with the

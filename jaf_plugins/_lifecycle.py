@@ -10,8 +10,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import anyio
@@ -75,21 +74,24 @@ class Lifecycle:
         spare = 0  # workers started that have not yet taken a plugin
 
         # Workers, not a task per plugin: a worker starts queued plugins one after another
-        # and only yields inside a plugin's own awaits. One spare worker is kept whenever
+        # and only yields inside a plugin's own awaits. A spare worker is kept whenever
         # plugins are queued, so if every worker is waiting in a slow initialize, the spare
         # starts the next plugin: as concurrent as a task per plugin, at a fraction of the
         # cost when plugins start quickly (spawning a task costs more than a no-op start).
+        # Each new worker hires two more while plugins are queued, so waiting workers double
+        # at every turn of the event loop instead of growing by one.
         async with anyio.create_task_group() as tg:
 
-            def keep_a_spare() -> None:
+            def hire(count: int) -> None:
                 nonlocal spare
-                if ready and spare == 0:
+                for _ in range(min(count, len(ready) - spare)):
                     spare += 1
                     tg.start_soon(worker)
 
             async def worker() -> None:
                 nonlocal spare
                 spare -= 1
+                hire(2)
                 while ready:
                     # One deadline for the steps this worker runs in a row; a step that
                     # runs out of time cancels it, and the worker goes on under a new one.
@@ -97,7 +99,8 @@ class Lifecycle:
                         clock = _StepClock(self.timeout, scope)
                         while ready:
                             name = ready.popleft()
-                            keep_a_spare()
+                            if spare == 0:
+                                hire(1)
                             try:
                                 await self._start_one(records[name], plan, clock)
                             finally:
@@ -108,7 +111,7 @@ class Lifecycle:
                     if scope.cancelled_caught and records[name].status is PluginStatus.FAILED:
                         await self._notify_failed(records[name])  # bring_up ran out of time
 
-            keep_a_spare()
+            hire(1)
 
     async def _start_one(self, rec: PluginRecord, plan: _resolve.Plan, clock: _StepClock) -> None:
         problem = plan.errors.get(rec.name)
@@ -206,17 +209,19 @@ class Lifecycle:
         if impl is None:
             return None
         clock.start(rec, hook)
-        with _last_error.during_step_of(rec.name) as logged:
-            try:
-                result = await call_impl(impl, kwargs)
-            except Exception as exc:
-                raise LifecycleError(
-                    f"{hook} raised {type(exc).__name__}: {exc}",
-                    plugin=rec.name,
-                    distribution=rec.distribution,
-                    hint="see the traceback (manager.get_traceback(name), "
-                    "or jaf-plugins info NAME --verbose)",
-                ) from exc
+        logged = _last_error.listen(rec.name)
+        try:
+            result = await call_impl(impl, kwargs)
+        except Exception as exc:
+            raise LifecycleError(
+                f"{hook} raised {type(exc).__name__}: {exc}",
+                plugin=rec.name,
+                distribution=rec.distribution,
+                hint="see the traceback (manager.get_traceback(name), "
+                "or jaf-plugins info NAME --verbose)",
+            ) from exc
+        finally:
+            _last_error.stop_listening(rec.name)
         if result is False:
             said = f" after logging: {logged[0]}" if logged[0] else ""
             raise LifecycleError(
@@ -320,8 +325,11 @@ class Lifecycle:
             error, out_of_time = clock.timeout_error(), exc
         if error is not None:
             _logger.error("%s", error)
-        with anyio.CancelScope(shield=out_of_time is not None):
+        if out_of_time is None:
             await self._run_cleanups(rec)
+        else:
+            with anyio.CancelScope(shield=True):  # the clock's scope is cancelled
+                await self._run_cleanups(rec)
         if failed_before:
             rec.set_status(PluginStatus.FAILED)
         elif error is not None:
@@ -438,18 +446,17 @@ class _LastError(logging.Handler):
         self._stepping: dict[str, list[str]] = {}
         self._host = logging.getLogger("jaf.plugins")
 
-    @contextmanager
-    def during_step_of(self, plugin: str) -> Iterator[list[str]]:
-        """``[message]``: the last error ``plugin`` logged, ``""`` if none, once it returns."""
+    def listen(self, plugin: str) -> list[str]:
+        """Start hearing ``plugin``: the list's one item becomes the last error it logs."""
         logged = self._stepping[plugin] = [""]
         if len(self._stepping) == 1:
             self._host.addHandler(self)
-        try:
-            yield logged
-        finally:
-            del self._stepping[plugin]
-            if not self._stepping:
-                self._host.removeHandler(self)
+        return logged
+
+    def stop_listening(self, plugin: str) -> None:
+        del self._stepping[plugin]
+        if not self._stepping:
+            self._host.removeHandler(self)
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.levelno >= logging.ERROR and record.name.startswith("jaf.plugins."):

@@ -9,6 +9,7 @@ is what an error message names.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import sys
@@ -91,24 +92,15 @@ class SettingsFiles:
         )
         if path is None or not path.is_file():
             return
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover - exercised on 3.10 only
-            import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
-        try:
-            document = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise SettingsError(
-                f"cannot read settings file {str(path)!r}: {exc}",
-                hint="fix the TOML syntax at the position given",
-            ) from None
+        document = _parsed_toml(path)
+        table: Any = document
+        self.label = str(path)
         if path.name == "pyproject.toml":
-            table: Any = document
             for key in PYPROJECT_TABLE:
                 table = table.get(key, {}) if isinstance(table, dict) else {}
-            self.table, self.label = table, f"[tool.jaf-plugins] of {path}"
-        else:
-            self.table, self.label = document, str(path)
+            self.label = f"[tool.jaf-plugins] of {path}"
+        # A copy: plugins get parts of it as their config, and the parsed file is cached.
+        self.table = copy.deepcopy(table) if isinstance(table, dict) else {}
 
     def host_layer(self) -> Layer:
         values = {k: v for k, v in self.table.items() if k != "plugins"}
@@ -131,6 +123,36 @@ class SettingsFiles:
             origin=lambda key: f"{key!r} in {where}",
             fix=lambda key: f"correct {key!r} in {where}",
         )
+
+
+_PARSED: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+
+
+def _parsed_toml(path: Path) -> dict[str, Any]:
+    """The TOML document at ``path``, parsed again only when the file changed: parsing is
+    most of what reading settings costs at every start and reload."""
+    try:
+        found = path.stat()
+        stamp = (found.st_mtime_ns, found.st_size, found.st_ino)
+        where = os.path.abspath(path)
+        cached = _PARSED.get(where)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - exercised on 3.10 only
+            import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+        try:
+            document: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(exc) from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise SettingsError(
+            f"cannot read settings file {str(path)!r}: {exc}",
+            hint="fix the TOML syntax at the position given",
+        ) from None
+    _PARSED[where] = (stamp, document)
+    return document
 
 
 def argument_layer(values: Mapping[str, Any], spell: Callable[[str], str]) -> Layer:
