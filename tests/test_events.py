@@ -798,3 +798,52 @@ async def test_each_handler_gets_the_whole_timeout_and_outer_cancellation_is_not
             await pm.emit_event("evt")
         assert scope.cancelled_caught
         assert done == ["first", "second"]  # the cancelled emit finished nothing
+
+
+@pytest.mark.anyio
+async def test_handlers_that_wait_or_not_are_timed_cancelled_and_answered_alike() -> None:
+    """A handler's first step runs at once (no timer for handlers that never wait): one that
+    returns at once, one that waits and returns, one that waits past the timeout, and one
+    that waits when the caller is cancelled all behave as if simply awaited."""
+    log: list[str] = []
+    release = anyio.Event()
+
+    async def at_once(event: PluginEvent) -> str:
+        return "at once"
+
+    async def also_at_once(event: PluginEvent) -> str:
+        return "also at once"
+
+    async def waits(event: PluginEvent) -> str:
+        await anyio.lowlevel.checkpoint()
+        with anyio.CancelScope():  # a scope of the handler's own, opened in its first step
+            await anyio.sleep(0.01)
+        return "waited"
+
+    async def too_slow(event: PluginEvent) -> str:
+        try:
+            await anyio.sleep(30)
+        finally:
+            log.append("too_slow cleaned up")
+        return "never"
+
+    async def blocks(event: PluginEvent) -> None:
+        try:
+            await release.wait()
+        finally:
+            log.append("blocks cleaned up")
+
+    async with PluginManager(event_timeout=0.2) as pm:
+        await pm.load_plugin("mixed", Recorder({"evt": [at_once, waits, too_slow, also_at_once]}))
+        await pm.load_plugin("stuck", Recorder({"stuck": [blocks]}))
+        await pm.activate_all()
+        outcome = await pm.emit_event("evt")
+        assert [r.value for r in outcome.results if r.ok] == ["at once", "waited", "also at once"]
+        (failed,) = outcome.failed
+        assert failed.handler.endswith("too_slow") and isinstance(failed.error, TimeoutError)
+        assert log == ["too_slow cleaned up"]
+
+        with anyio.move_on_after(0.05) as caller:
+            await pm.emit_event("stuck")
+        assert caller.cancelled_caught
+        assert log[-1] == "blocks cleaned up"
