@@ -60,7 +60,6 @@ class PluginContext:
         manager: PluginManager,
         config: PluginConfig,
         dependencies: Mapping[str, Plugin | None],
-        required: frozenset[str],
         settings: pydantic.BaseModel | None = None,
     ) -> None:
         self.name = name
@@ -69,8 +68,9 @@ class PluginContext:
         #: The plugin's ``settings_model``, validated; ``None`` when it declares none.
         self.settings = settings
         self._dependencies = dict(dependencies)
-        self._required = required
-        self.cleanups: list[Callable[[], Any]] = []
+        # Made by the first add_cleanup: a host of thousands of plugins keeps a context
+        # each, and every container in it is one more object for the garbage collector.
+        self._cleanups: list[Callable[[], Any]] | None = None
 
     @property
     def logger(self) -> logging.Logger:
@@ -105,4 +105,10 @@ class PluginContext:
 
         Callbacks run last-in first-out, after ``deactivate``, even if it failed.
         """
-        self.cleanups.append(callback)
+        if self._cleanups is None:
+            self._cleanups = []
+        self._cleanups.append(callback)
+
+    def pop_cleanup(self) -> Callable[[], Any] | None:
+        """The callback added last and not yet run (removed), or ``None``: for the host."""
+        return self._cleanups.pop() if self._cleanups else None

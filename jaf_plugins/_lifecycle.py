@@ -64,11 +64,13 @@ class Lifecycle:
         plan = self.plan()
         batch = set(names)
         waiting = {n: sum(d in batch for d in plan.after[n]) for n in batch}
-        dependents: dict[str, list[str]] = {n: [] for n in batch}
+        found: dict[str, list[str]] = {n: [] for n in batch}
         for name in batch:
             for dep in plan.after[name]:
                 if dep in batch:
-                    dependents[dep].append(name)
+                    found[dep].append(name)
+        dependents = {n: tuple(names) for n, names in found.items()}  # see Plan.after
+        del found
         records = self.registry.records
         ready = deque(name for name in plan.order if name in batch and waiting[name] == 0)
         spare = 0  # workers started that have not yet taken a plugin
@@ -340,9 +342,8 @@ class Lifecycle:
             raise out_of_time
 
     async def _run_cleanups(self, rec: PluginRecord) -> None:
-        cleanups = rec.context.cleanups if rec.context is not None else []
-        while cleanups:
-            callback = cleanups.pop()
+        context = rec.context
+        while context is not None and (callback := context.pop_cleanup()) is not None:
             with anyio.move_on_after(self.timeout):
                 try:
                     await await_maybe(callback())

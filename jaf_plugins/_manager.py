@@ -461,7 +461,6 @@ class PluginManager:
             config=PluginConfig(values, namespace=rec.name),
             settings=settings,
             dependencies=dependencies,
-            required=frozenset(d.name for d in rec.dependencies if not d.optional),
         )
 
     def __repr__(self) -> str:

@@ -33,10 +33,13 @@ class Node:
 class Plan:
     order: list[str]
     """Every node, dependencies before dependents, ties broken by name."""
-    requires: dict[str, list[str]] = field(default_factory=dict)
+    requires: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Required dependencies that are present and match their constraint."""
-    after: dict[str, list[str]] = field(default_factory=dict)
-    """Everything a node waits for: required plus present optional dependencies."""
+    after: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Everything a node waits for: required plus present optional dependencies.
+
+    Tuples, not lists: tuples of strings leave the garbage collector's books, and a plan of
+    thousands of plugins lives through a whole start (lists made it run full collections)."""
     errors: dict[str, DependencyError] = field(default_factory=dict)
     """Nodes that can never start, and why (missing, version mismatch, cycle)."""
 
@@ -54,8 +57,8 @@ def plan(graph: Mapping[str, Node]) -> Plan:
                     requires.append(dep.name)
             elif not dep.optional and name not in result.errors:
                 result.errors[name] = error
-        result.requires[name] = requires
-        result.after[name] = after
+        result.requires[name] = tuple(requires)
+        result.after[name] = tuple(after)
 
     for cycle in _cycles(result.after):
         ring = " -> ".join([*cycle, cycle[0]])
@@ -68,8 +71,8 @@ def plan(graph: Mapping[str, Node]) -> Plan:
             )
         members = set(cycle)
         for name in cycle:  # a ring cannot be ordered; its members fail without waiting
-            result.after[name] = [d for d in result.after[name] if d not in members]
-            result.requires[name] = [d for d in result.requires[name] if d not in members]
+            result.after[name] = tuple(d for d in result.after[name] if d not in members)
+            result.requires[name] = tuple(d for d in result.requires[name] if d not in members)
     result.order = _topological(result.after)
     return result
 

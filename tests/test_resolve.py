@@ -81,8 +81,8 @@ def test_chain_orders_dependencies_first_whatever_the_insertion_order() -> None:
     graph = {"c": node("1.0", "b"), "b": node("1.0", "a"), "a": node("1.0")}
     result = plan(graph)
     assert result.order == ["a", "b", "c"]
-    assert result.requires == {"a": [], "b": ["a"], "c": ["b"]}
-    assert result.after == {"a": [], "b": ["a"], "c": ["b"]}
+    assert result.requires == {"a": (), "b": ("a",), "c": ("b",)}
+    assert result.after == {"a": (), "b": ("a",), "c": ("b",)}
     assert result.errors == {}
 
 
@@ -106,7 +106,7 @@ def test_diamond() -> None:
     }
     result = plan(graph)
     assert result.order == ["base", "left", "right", "top"]
-    assert result.after["top"] == ["left", "right"]
+    assert result.after["top"] == ("left", "right")
     assert result.errors == {}
 
 
@@ -118,23 +118,23 @@ def test_missing_required_dependency() -> None:
     assert error.distribution == "app-dist"
     assert "'db'" in error.message
     assert {"app", "db"} <= tokens(str(error))
-    assert result.requires["app"] == []
-    assert result.after["app"] == []
+    assert result.requires["app"] == ()
+    assert result.after["app"] == ()
     assert result.order == ["app"]
 
 
 def test_missing_optional_dependency_is_no_error_and_no_edge() -> None:
     result = plan({"app": node("1.0", dep("cache", optional=True))})
     assert result.errors == {}
-    assert result.after == {"app": []}
-    assert result.requires == {"app": []}
+    assert result.after == {"app": ()}
+    assert result.requires == {"app": ()}
 
 
 def test_present_optional_dependency_is_waited_for_but_not_required() -> None:
     result = plan({"app": node("1.0", dep("cache", ">=1.0", optional=True)), "cache": node("1.5")})
     assert result.errors == {}
-    assert result.after["app"] == ["cache"]
-    assert result.requires["app"] == []
+    assert result.after["app"] == ("cache",)
+    assert result.requires["app"] == ()
     assert result.order == ["cache", "app"]
 
 
@@ -146,15 +146,15 @@ def test_version_mismatch_of_required_dependency() -> None:
     assert ">=2.0,<3" in error.message
     assert "1.5" in tokens(error.message)
     assert "db" in tokens(error.message)
-    assert result.after["app"] == []
-    assert result.requires["app"] == []
+    assert result.after["app"] == ()
+    assert result.requires["app"] == ()
     assert "db" not in result.errors
 
 
 def test_version_mismatch_of_optional_dependency_is_no_error_and_no_edge() -> None:
     result = plan({"app": node("1.0", dep("db", "==1.5", optional=True)), "db": node("2.0")})
     assert result.errors == {}
-    assert result.after["app"] == []
+    assert result.after["app"] == ()
     assert result.order == ["app", "db"]
 
 
@@ -178,16 +178,16 @@ def test_constraints(constraint: str, version: str, matches: bool) -> None:
     result = plan({"app": node("1.0", dep("db", constraint)), "db": node(version)})
     if matches:
         assert result.errors == {}
-        assert result.requires["app"] == ["db"]
+        assert result.requires["app"] == ("db",)
     else:
         assert isinstance(result.errors["app"], DependencyVersionError)
-        assert result.requires["app"] == []
+        assert result.requires["app"] == ()
 
 
 def test_unknown_version_satisfies_any_constraint() -> None:
     result = plan({"app": node("1.0", dep("db", "==9.9")), "db": node(None)})
     assert result.errors == {}
-    assert result.requires["app"] == ["db"]
+    assert result.requires["app"] == ("db",)
 
 
 def test_required_self_dependency_is_a_cycle() -> None:
@@ -195,14 +195,14 @@ def test_required_self_dependency_is_a_cycle() -> None:
     error = result.errors["loop"]
     assert isinstance(error, DependencyCycleError)
     assert error.plugin == "loop"
-    assert result.after["loop"] == []
+    assert result.after["loop"] == ()
     assert result.order == ["loop"]
 
 
 def test_optional_self_dependency_is_ignored() -> None:
     result = plan({"loop": node("1.0", dep("loop", optional=True))})
     assert result.errors == {}
-    assert result.after["loop"] == []
+    assert result.after["loop"] == ()
 
 
 def test_two_node_cycle_and_a_dependent_of_it() -> None:
@@ -215,11 +215,11 @@ def test_two_node_cycle_and_a_dependent_of_it() -> None:
         assert error.plugin == name
         assert error.message == "dependency cycle: a -> b -> a"
     # the cycle's own edges are dropped so its members can be ordered (and fail at once)...
-    assert result.after["a"] == [] and result.after["b"] == []
-    assert result.requires["a"] == [] and result.requires["b"] == []
+    assert result.after["a"] == () and result.after["b"] == ()
+    assert result.requires["a"] == () and result.requires["b"] == ()
     # ...while a plugin outside the cycle keeps waiting for (and requiring) its member.
-    assert result.after["user"] == ["a"]
-    assert result.requires["user"] == ["a"]
+    assert result.after["user"] == ("a",)
+    assert result.requires["user"] == ("a",)
     assert sorted(result.order) == ["a", "b", "user", "z"]
     assert_respects_after(result)
 
@@ -253,7 +253,7 @@ def test_two_separate_cycles_name_only_their_own_members() -> None:
         assert tokens(result.errors[name].message) & set(graph) == {"a1", "a2"}
     for name in ("b1", "b2", "b3"):
         assert tokens(result.errors[name].message) & set(graph) == {"b1", "b2", "b3"}
-    assert result.after["b3"] == ["a1"]
+    assert result.after["b3"] == ("a1",)
     assert_respects_after(result)
 
 
@@ -310,8 +310,8 @@ CONSTRAINTS: dict[str, Callable[[Version], bool]] = {
 
 @dataclass(frozen=True)
 class Expected:
-    after: dict[str, list[str]]
-    requires: dict[str, list[str]]
+    after: dict[str, tuple[str, ...]]
+    requires: dict[str, tuple[str, ...]]
     cycles: dict[str, frozenset[str]]
     """Each node on a cycle -> all members of its strongly connected component."""
     first_problem: dict[str, tuple[str, PluginDependency]]
@@ -351,17 +351,17 @@ def model(graph: Mapping[str, Node]) -> Expected:
         component = frozenset({name} | {m for m in reach[name] if name in reach[m]})
         if len(component) > 1:
             cycles[name] = component
-    after: dict[str, list[str]] = {}
-    requires: dict[str, list[str]] = {}
+    after: dict[str, tuple[str, ...]] = {}
+    requires: dict[str, tuple[str, ...]] = {}
     first_problem: dict[str, tuple[str, PluginDependency]] = {}
     for name, n in graph.items():
         inside = cycles.get(name, frozenset())
-        after[name] = [d for d in edges[name] if d not in inside]
-        requires[name] = [
+        after[name] = tuple(d for d in edges[name] if d not in inside)
+        requires[name] = tuple(
             d.name
             for d in n.dependencies
             if not d.optional and problem_of(name, d, graph) is None and d.name not in inside
-        ]
+        )
         if name not in cycles:
             for d in n.dependencies:
                 kind = problem_of(name, d, graph)
@@ -532,7 +532,7 @@ def test_optional_dependencies_never_cause_errors(graph: dict[str, Node]) -> Non
     expected = model(relaxed)
     assert set(result.errors) == set(expected.cycles)
     assert all(isinstance(e, DependencyCycleError) for e in result.errors.values())
-    assert all(reqs == [] for reqs in result.requires.values())
+    assert all(reqs == () for reqs in result.requires.values())
     for name, n in relaxed.items():
         usable = {d.name for d in n.dependencies if problem_of(name, d, relaxed) is None}
         assert set(result.after[name]) <= usable
