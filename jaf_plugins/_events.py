@@ -142,7 +142,6 @@ class Subscription:
 
 _Raw = tuple[Subscription, "BaseException | None", Any]
 _Coroutine = types.CoroutineType
-_SLACK = DEADLINE_SLACK
 
 
 class _Resumed:
@@ -238,6 +237,9 @@ class EventBus:
         """
         raw: list[_Raw] = []
         timeout = self.timeout
+        # Re-arm once the clock has moved this much, each time for this long (DEADLINE_SLACK).
+        stale = math.inf if timeout is None else timeout * DEADLINE_SLACK
+        allowed = math.inf if timeout is None else timeout * (1 + DEADLINE_SLACK)
         index, count = 0, len(subscriptions)
         while index < count:
             sub = subscriptions[index]
@@ -257,16 +259,14 @@ class EventBus:
                             else:
                                 if timeout is not None:
                                     armed = time.monotonic()
-                                    scope.deadline = anyio.current_time() + timeout * (1 + _SLACK)
+                                    scope.deadline = anyio.current_time() + allowed
                                 value = await _Resumed(value, waiting_on)
                         elif type(value) is _Coroutine or (
                             value is not None and inspect.isawaitable(value)
                         ):
-                            if timeout is not None and (now := time.monotonic()) - armed > (
-                                timeout * _SLACK
-                            ):
+                            if (now := time.monotonic()) - armed > stale:
                                 armed = now
-                                scope.deadline = anyio.current_time() + timeout * (1 + _SLACK)
+                                scope.deadline = anyio.current_time() + allowed
                             value = await value
                     except Exception as exc:
                         raw.append(self._failed(sub, event, exc))

@@ -133,7 +133,7 @@ def _fnv1a(text: str) -> str:
 
 
 def _cache_key(group: str) -> str:
-    parts = [str(CACHE_FORMAT), sys.version, group]
+    parts = [sys.version, group]  # the cache's format is checked on its own (``_read``)
     for entry in sys.path:
         parts.append(entry)
         folder = entry or "."

@@ -69,7 +69,8 @@ class Lifecycle:
             for dep in plan.after[name]:
                 if dep in batch:
                     found[dep].append(name)
-        dependents = {n: tuple(names) for n, names in found.items()}  # see Plan.after
+        # Tuples, and the lists dropped: this frame lives through the whole start (Plan.after).
+        dependents = {n: tuple(names) for n, names in found.items()}
         del found
         records = self.registry.records
         ready = deque(name for name in plan.order if name in batch and waiting[name] == 0)

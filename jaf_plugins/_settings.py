@@ -142,11 +142,8 @@ def _parsed_toml(path: Path) -> dict[str, Any]:
             import tomllib
         else:  # pragma: no cover - exercised on 3.10 only
             import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
-        try:
-            document: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(exc) from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        document: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # TOMLDecodeError and UnicodeDecodeError included
         raise SettingsError(
             f"cannot read settings file {str(path)!r}: {exc}",
             hint="fix the TOML syntax at the position given",
@@ -160,33 +157,26 @@ def argument_layer(values: Mapping[str, Any], spell: Callable[[str], str]) -> La
 
 
 def environment_layers(
-    model: type[pydantic.BaseModel] | None, prefix: str, files: SettingsFiles
+    model: type[pydantic.BaseModel], prefix: str, files: SettingsFiles
 ) -> list[Layer]:
-    """The environment and the ``.env`` file, for the fields of ``model``.
+    """The environment and the ``.env`` file, for the fields of ``model``."""
+    from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource
 
-    Without a model every variable starting with ``prefix`` counts, its remainder
-    lower-cased as the key.
-    """
     env_file = files.env_file
-    if model is None:
-        environ, dotenv = (_prefixed(found, prefix) for found in files.variables())
-    else:
-        from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource
-
-        # The sources only read a class's fields; any pydantic model will do.
-        settings_cls = cast("type[BaseSettings]", model)
-        options: dict[str, Any] = {
-            "env_prefix": prefix,
-            "case_sensitive": False,
-            "env_nested_delimiter": "__",
-        }
-        known = _keys(model)
-        environ = _only(EnvSettingsSource(settings_cls, **options)(), known)
-        dotenv = (
-            _only(DotEnvSettingsSource(settings_cls, env_file=env_file, **options)(), known)
-            if env_file.is_file()
-            else {}
-        )
+    # The sources only read a class's fields; any pydantic model will do.
+    settings_cls = cast("type[BaseSettings]", model)
+    options: dict[str, Any] = {
+        "env_prefix": prefix,
+        "case_sensitive": False,
+        "env_nested_delimiter": "__",
+    }
+    known = _keys(model)
+    environ = _only(EnvSettingsSource(settings_cls, **options)(), known)
+    dotenv = (
+        _only(DotEnvSettingsSource(settings_cls, env_file=env_file, **options)(), known)
+        if env_file.is_file()
+        else {}
+    )
     return [
         Layer(
             environ,
