@@ -6,6 +6,7 @@ import contextvars
 import inspect
 import logging
 import math
+import sys
 import time
 import types
 import weakref
@@ -15,14 +16,19 @@ from typing import Any, NamedTuple, TypeVar
 
 import anyio
 
-from ._calling import DEADLINE_SLACK, await_maybe
+from ._calling import await_maybe
 from ._errors import EventDepthError
 
 Handler = Callable[..., Any]
 F = TypeVar("F", bound=Callable[..., Any])
 
 _EVENT_ATTR = "__jaf_event_names__"
-_depth: contextvars.ContextVar[int] = contextvars.ContextVar("jaf_event_depth", default=0)
+# Nesting of emits (see ``_nesting``). ``_in_progress`` counts the emits running or waiting
+# anywhere, which no one chain of nested emits can outnumber, so the stack is only walked once
+# it reaches the limit. ``_inherited`` is where a task that concurrent dispatch started for a
+# handler begins (the emits above it are not on its stack).
+_in_progress = 0
+_inherited: contextvars.ContextVar[int] = contextvars.ContextVar("jaf_event_depth", default=0)
 _logger = logging.getLogger("jaf.plugins.events")
 
 
@@ -86,28 +92,45 @@ class HandlerResult(NamedTuple):
         return self.error is None
 
 
+class _Failure:
+    """What a handler that failed leaves among the values of a run."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
 class EventOutcome:
     """What ``emit_event`` did: the event and one result per handler that ran, in order."""
 
-    __slots__ = ("_raw", "_results", "event")
+    __slots__ = ("_results", "_subscriptions", "_values", "event")
 
-    def __init__(self, event: PluginEvent, raw: Sequence[_Raw] = ()) -> None:
-        self.event = event
-        self._raw = raw
+    def __init__(
+        self,
+        event: PluginEvent,
+        subscriptions: Sequence[Subscription] = (),
+        values: Sequence[Any] = (),
+    ) -> None:
+        # What each handler returned, or a ``_Failure``; results are made on first use (an
+        # emit whose outcome nobody reads pays nothing for them).
+        self.event, self._subscriptions, self._values = event, subscriptions, values
         self._results: tuple[HandlerResult, ...] | None = None
 
     @property
     def results(self) -> tuple[HandlerResult, ...]:
-        # Built on first use: an emit whose outcome nobody reads pays nothing for it.
         if self._results is None:
             self._results = tuple(
-                HandlerResult(sub.plugin, sub.name, error, value) for sub, error, value in self._raw
+                HandlerResult(sub.plugin, sub.name, value.error)
+                if type(value) is _Failure
+                else HandlerResult(sub.plugin, sub.name, None, value)
+                for sub, value in zip(self._subscriptions, self._values, strict=True)
             )
         return self._results
 
     @property
     def ok(self) -> bool:
-        return all(error is None for _, error, _ in self._raw)
+        return all(type(value) is not _Failure for value in self._values)
 
     @property
     def failed(self) -> tuple[HandlerResult, ...]:
@@ -115,10 +138,12 @@ class EventOutcome:
 
     @property
     def handled(self) -> bool:
-        return bool(self._raw)
+        return bool(self._values)
 
     def __repr__(self) -> str:
-        return f"EventOutcome({self.event.name!r}, ran={len(self._raw)}, failed={len(self.failed)})"
+        return (
+            f"EventOutcome({self.event.name!r}, ran={len(self._values)}, failed={len(self.failed)})"
+        )
 
 
 @dataclass(frozen=True)
@@ -140,37 +165,95 @@ class Subscription:
         return event_name == self.pattern
 
 
-_Raw = tuple[Subscription, "BaseException | None", Any]
 _Coroutine = types.CoroutineType
 
 
-class _Resumed:
-    """What ``await coroutine`` does after the coroutine's first step has run and yielded
-    ``waiting_on``: pass what the event loop sends or throws through, until it returns."""
+class _Dispatch(NamedTuple):
+    """The handlers of one event name, in dispatch order."""
 
-    __slots__ = ("_coroutine", "_waiting_on")
+    subscriptions: tuple[Subscription, ...]
+    handlers: tuple[Handler, ...]
+    #: Every handler is an ``async def``: the run awaits each without looking at what it got.
+    all_async: bool
 
-    def __init__(self, coroutine: Coroutine[Any, Any, Any], waiting_on: Any) -> None:
-        self._coroutine, self._waiting_on = coroutine, waiting_on
 
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coroutine, waiting_on = self._coroutine, self._waiting_on
+_NO_HANDLERS = _Dispatch((), (), True)
+_FINISHED = object()
+
+
+class _Waiting:
+    """The rest of an in-order run once one of its handlers waits.
+
+    Awaiting it passes what the event loop sends or throws through to the run, and each wait
+    happens inside a fresh cancel scope with the waiting handler's deadline: entered after the
+    handler has opened scopes of its own and exited before it resumes, so the scopes still nest.
+    A handler found waiting at its deadline is cancelled there and at each later wait, and is
+    reported as timed out however it ends (a task group of its own may swallow the
+    cancellation). Gives ``True`` once the run is over, ``False`` if it ended at a handler
+    cancelled by its deadline (that handler is then recorded, and the run must go on after it).
+    """
+
+    __slots__ = ("_run", "_timed_out", "_timeout", "_values", "_waiting_on")
+
+    def __init__(
+        self,
+        run: Coroutine[Any, Any, None],
+        waiting_on: Any,
+        values: list[Any],
+        timeout: float | None,
+        timed_out: Callable[[int], _Failure],
+    ) -> None:
+        self._run, self._waiting_on, self._values = run, waiting_on, values
+        self._timeout, self._timed_out = timeout, timed_out
+
+    def __await__(self) -> Generator[Any, Any, bool]:
+        run, waiting_on, values, timeout = self._run, self._waiting_on, self._values, self._timeout
+        cancelled = anyio.get_cancelled_exc_class()
+        index = len(values)  # the handler waiting now is the one after those with a value
+        deadline = math.inf if timeout is None else anyio.current_time() + timeout
+        cut = False  # was handler ``index`` waiting at its deadline?
         while True:
+            sent: Any = None
+            thrown: BaseException | None = None
+            scope = anyio.CancelScope(deadline=deadline)
             try:
-                sent = yield waiting_on
-            except GeneratorExit:
-                coroutine.close()
+                with scope:
+                    try:
+                        sent = yield waiting_on
+                    except BaseException as exc:
+                        thrown = exc
+                        raise
+            except BaseException:  # not the deadline (that one the scope catches): pass it on
+                if type(thrown) is GeneratorExit:
+                    run.close()
+                    raise
+            cut = cut or scope.cancel_called
+            try:
+                waiting_on = run.send(sent) if thrown is None else run.throw(thrown)
+            except StopIteration:
+                if cut and type(values[index]) is not _Failure:
+                    values[index] = self._timed_out(index)
+                return True
+            except cancelled:
+                if (
+                    cut
+                    and len(values) == index
+                    and (
+                        scope.cancelled_caught  # asyncio throws the deadline's cancellation
+                        or (  # trio sends it to the wait, which raises it
+                            thrown is None and anyio.current_effective_deadline() != -math.inf
+                        )
+                    )
+                ):
+                    values.append(self._timed_out(index))
+                    return False
                 raise
-            except BaseException as exc:  # cancellation included: it must reach the handler
-                try:
-                    waiting_on = coroutine.throw(exc)
-                except StopIteration as done:
-                    return done.value
-            else:
-                try:
-                    waiting_on = coroutine.send(sent)
-                except StopIteration as done:
-                    return done.value
+            if len(values) != index:  # that handler is done and a later one waits
+                if cut and type(values[index]) is not _Failure:
+                    values[index] = self._timed_out(index)
+                index, cut = len(values), False
+                if timeout is not None:
+                    deadline = anyio.current_time() + timeout
 
 
 class EventBus:
@@ -182,7 +265,7 @@ class EventBus:
         self.concurrent = concurrent
         self._subscriptions: Callable[[], list[Subscription]] = list
         self._all: list[Subscription] | None = None
-        self._table: dict[str, tuple[Subscription, ...]] = {}
+        self._table: dict[str, _Dispatch] = {}
 
     def set_source(self, subscriptions: Callable[[], list[Subscription]]) -> None:
         """``subscriptions()`` lists every active subscription in dispatch order."""
@@ -193,117 +276,125 @@ class EventBus:
         self._all = None
         self._table = {}
 
-    def handlers_for(self, event_name: str) -> tuple[Subscription, ...]:
-        table = self._table.get(event_name)
-        if table is None:
-            if self._all is None:
-                self._all = self._subscriptions()
-            table = tuple(s for s in self._all if s.matches(event_name))
-            self._table[event_name] = table
+    def _dispatch(self, event_name: str) -> _Dispatch:
+        if self._all is None:
+            self._all = self._subscriptions()
+        subscriptions = tuple(s for s in self._all if s.matches(event_name))
+        handlers = tuple(s.handler for s in subscriptions)
+        table = self._table[event_name] = (
+            _Dispatch(subscriptions, handlers, all(map(inspect.iscoroutinefunction, handlers)))
+            if subscriptions
+            else _NO_HANDLERS
+        )
         return table
 
-    async def emit(self, event: PluginEvent, *, concurrent: bool | None = None) -> EventOutcome:
-        depth = _depth.get()
-        if depth >= self.max_depth:
+    async def emit(self, event: PluginEvent) -> EventOutcome:
+        global _in_progress
+        if _in_progress >= self.max_depth and (depth := _nesting()) >= self.max_depth:
             raise EventDepthError(
                 f"event {event.name!r} emitted at depth {depth}: handlers keep emitting events",
                 plugin=event.source,
                 hint=f"break the emit loop, or raise max_event_depth (now {self.max_depth})",
             )
-        subscriptions = self.handlers_for(event.name)
-        if not subscriptions:
+        table = self._table.get(event.name) or self._dispatch(event.name)
+        subscriptions, handlers, all_async = table
+        if not handlers:
             return EventOutcome(event)
-        token = _depth.set(depth + 1)
+        values: list[Any] = []
+        _in_progress += 1
         try:
-            if concurrent if concurrent is not None else self.concurrent:
-                raw = await self._run_concurrently(subscriptions, event)
+            if self.concurrent:
+                await self._run_concurrently(subscriptions, event, values, _nesting())
             else:
-                raw = await self._run_in_order(subscriptions, event)
+                # The run's first step is taken here, by iterating it (which, unlike
+                # ``send()``, raises nothing when it ends). If no handler waits, that step is
+                # the whole run, and no cancel scope or timer was needed (they would cost more
+                # than handlers that only update state).
+                run = self._run_in_order(subscriptions, handlers, all_async, event, values)
+                for waiting_on in run.__await__():
+                    await self._finish_in_order(run, waiting_on, table, event, values)
+                    break
         finally:
-            _depth.reset(token)
-        return EventOutcome(event, raw)
+            _in_progress -= 1
+        return EventOutcome(event, subscriptions, values)
 
     async def _run_in_order(
-        self, subscriptions: tuple[Subscription, ...], event: PluginEvent
-    ) -> list[_Raw]:
-        """Run handlers one after the other, each bounded by the timeout.
+        self,
+        subscriptions: tuple[Subscription, ...],
+        handlers: tuple[Handler, ...],
+        all_async: bool,
+        event: PluginEvent,
+        values: list[Any],
+    ) -> None:
+        """Run ``handlers``, those with no value yet, one after the other."""
+        if all_async:
+            for handler in handlers:
+                try:
+                    values.append(await handler(event))
+                except Exception as exc:
+                    values.append(self._failed(subscriptions[len(values)], event, exc))
+            return
+        for handler in handlers:
+            try:
+                value = handler(event)
+                if type(value) is _Coroutine or (value is not None and inspect.isawaitable(value)):
+                    value = await value
+            except Exception as exc:
+                value = self._failed(subscriptions[len(values)], event, exc)
+            values.append(value)
 
-        One cancel scope serves every handler of the emit (entering one per handler
-        dominated the cost of an emit); its deadline is moved forward as handlers start.
-        The first coroutine handler's first step runs at once, inside the scope, as ``await``
-        would run it: if it finishes without waiting (a counter, a dict update), the emit
-        arms no timer for it, which costs more than such a handler. Later handlers are
-        awaited under the armed deadline (driving each by hand costs an exception apiece).
-        """
-        raw: list[_Raw] = []
-        timeout = self.timeout
-        # Re-arm once the clock has moved this much, each time for this long (DEADLINE_SLACK).
-        stale = math.inf if timeout is None else timeout * DEADLINE_SLACK
-        allowed = math.inf if timeout is None else timeout * (1 + DEADLINE_SLACK)
-        index, count = 0, len(subscriptions)
-        while index < count:
+    async def _finish_in_order(
+        self,
+        run: Coroutine[Any, Any, None],
+        waiting_on: Any,
+        table: _Dispatch,
+        event: PluginEvent,
+        values: list[Any],
+    ) -> None:
+        """A handler waits: bound it and the rest by the timeout (see ``_Waiting``)."""
+        subscriptions, handlers, all_async = table
+
+        def timed_out(index: int) -> _Failure:
             sub = subscriptions[index]
-            with anyio.CancelScope() as scope:
-                armed = -math.inf
-                eager = True
-                while index < count:
-                    sub = subscriptions[index]
-                    try:
-                        value = sub.handler(event)
-                        if eager and type(value) is _Coroutine:
-                            eager = False
-                            try:
-                                waiting_on = value.send(None)
-                            except StopIteration as done:
-                                value = done.value
-                            else:
-                                if timeout is not None:
-                                    armed = time.monotonic()
-                                    scope.deadline = anyio.current_time() + allowed
-                                value = await _Resumed(value, waiting_on)
-                        elif type(value) is _Coroutine or (
-                            value is not None and inspect.isawaitable(value)
-                        ):
-                            if (now := time.monotonic()) - armed > stale:
-                                armed = now
-                                scope.deadline = anyio.current_time() + allowed
-                            value = await value
-                    except Exception as exc:
-                        raw.append(self._failed(sub, event, exc))
-                    else:
-                        raw.append((sub, None, value))
-                    index += 1
-            if scope.cancelled_caught:  # ``sub`` ran past its deadline
-                raw.append(self._failed(sub, event, self._timed_out(sub)))
-                index += 1
-        return raw
+            return self._failed(sub, event, self._timed_out(sub))
+
+        while not await _Waiting(run, waiting_on, values, self.timeout, timed_out):
+            rest = handlers[len(values) :]
+            run = self._run_in_order(subscriptions, rest, all_async, event, values)
+            waiting_on = next(run.__await__(), _FINISHED)
+            if waiting_on is _FINISHED:
+                return
 
     async def _run_concurrently(
-        self, subscriptions: tuple[Subscription, ...], event: PluginEvent
-    ) -> list[_Raw]:
-        results: list[_Raw | None] = [None] * len(subscriptions)
+        self,
+        subscriptions: tuple[Subscription, ...],
+        event: PluginEvent,
+        values: list[Any],
+        depth: int,
+    ) -> None:
+        values += [None] * len(subscriptions)
 
         async def run(index: int, sub: Subscription) -> None:
+            _inherited.set(
+                depth + 1
+            )  # this task's own context: the chain above it is not on its stack
             try:
                 with anyio.fail_after(self.timeout):
-                    value = await await_maybe(sub.handler(event))
+                    values[index] = await await_maybe(sub.handler(event))
             except TimeoutError:
-                results[index] = self._failed(sub, event, self._timed_out(sub))
+                values[index] = self._failed(sub, event, self._timed_out(sub))
             except Exception as exc:
-                results[index] = self._failed(sub, event, exc)
-            else:
-                results[index] = (sub, None, value)
+                values[index] = self._failed(sub, event, exc)
 
         async with anyio.create_task_group() as tg:
             for index, sub in enumerate(subscriptions):
                 tg.start_soon(run, index, sub)
-        return [result for result in results if result is not None]
 
     def _timed_out(self, sub: Subscription) -> TimeoutError:
         return TimeoutError(f"handler {sub.name} did not finish within {self.timeout:g}s")
 
     @staticmethod
-    def _failed(sub: Subscription, event: PluginEvent, exc: BaseException) -> _Raw:
+    def _failed(sub: Subscription, event: PluginEvent, exc: BaseException) -> _Failure:
         if isinstance(exc, TimeoutError):
             _logger.error(
                 "handler %s of plugin %r timed out on event %r", sub.name, sub.plugin, event.name
@@ -317,4 +408,19 @@ class EventBus:
                 exc,
                 exc_info=not isinstance(exc, EventDepthError),
             )
-        return (sub, exc, None)
+        return _Failure(exc)
+
+
+_EMIT_CODE = EventBus.emit.__code__
+
+
+def _nesting() -> int:
+    """How many emits the caller's emit is nested in (see ``_inherited``); walks the stack, so
+    it is only called when ``_in_progress`` says the limit may be near."""
+    depth = _inherited.get()
+    frame: types.FrameType | None = sys._getframe(2)  # the caller of the emit that asks
+    while frame is not None:
+        if frame.f_code is _EMIT_CODE:
+            depth += 1
+        frame = frame.f_back
+    return depth

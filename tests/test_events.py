@@ -663,7 +663,7 @@ async def test_within_one_plugin_handlers_run_in_registration_order() -> None:
 
 # -- property: exactly the handlers of ACTIVE plugins, once each, in order -------------------------
 
-Kind = Literal["ok", "sync", "raise", "sleep"]
+Kind = Literal["ok", "sync", "raise", "sleep", "scoped", "slow"]
 State = Literal["active", "inactive", "failed", "deactivated"]
 HandlerSpec = tuple[Kind, Literal["evt", "other"]]
 PluginSpec = tuple[str, State, list[HandlerSpec]]
@@ -672,8 +672,12 @@ _names = st.from_regex(r"[a-z][a-z0-9]{0,5}", fullmatch=True).filter(
     lambda n: n not in ("core", "tools")
 )
 _handler_specs = st.tuples(
-    st.sampled_from(["ok", "sync", "raise", "sleep"]), st.sampled_from(["evt", "evt", "other"])
+    # "slow" ones are rare: each costs the whole timeout.
+    st.sampled_from(["ok", "sync", "raise", "sleep", "scoped"] * 2 + ["slow"]),
+    st.sampled_from(["evt", "evt", "other"]),
 )
+#: Well above the 1 ms that "sleep" and "scoped" handlers wait, even on a busy machine.
+_PROPERTY_TIMEOUT = 0.15
 _plugin_specs = st.lists(
     st.tuples(
         _names,
@@ -703,8 +707,18 @@ def _make_handler(kind: Kind, label: str, runs: list[str]) -> Callable[[PluginEv
             runs.append(label)
             raise _HandlerBoom(label)
 
+    elif kind == "scoped":  # opens scopes of its own before it waits
+
+        async def handler(event: PluginEvent) -> str:  # type: ignore[misc]
+            runs.append(label)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(anyio.sleep, 0.001)
+                with anyio.CancelScope():
+                    await anyio.sleep(0.001)
+            return label
+
     else:
-        pause = 0.001 if kind == "sleep" else 0
+        pause = {"ok": 0, "sleep": 0.001, "slow": 30}[kind]
 
         async def handler(event: PluginEvent) -> str:  # type: ignore[misc]
             runs.append(label)
@@ -717,7 +731,7 @@ def _make_handler(kind: Kind, label: str, runs: list[str]) -> Callable[[PluginEv
 
 async def _scenario(specs: list[PluginSpec], events: int, concurrent: bool) -> None:
     runs: list[str] = []
-    async with PluginManager(concurrent_events=concurrent) as pm:
+    async with PluginManager(concurrent_events=concurrent, event_timeout=_PROPERTY_TIMEOUT) as pm:
         for name, state, handler_specs in specs:
             handlers: dict[str, list[Callable[..., Any]]] = {}
             for index, (kind, event_name) in enumerate(handler_specs):
@@ -739,7 +753,7 @@ async def _scenario(specs: list[PluginSpec], events: int, concurrent: bool) -> N
             for index, (kind, event_name) in enumerate(by_name[name])
             if event_name == "evt"
         ]
-        expected_failed = [label for label in expected if label.endswith(":raise")]
+        expected_failed = [label for label in expected if label.endswith((":raise", ":slow"))]
         for number in range(events):
             runs.clear()
             outcome = await pm.emit_event("evt", number)
@@ -749,6 +763,8 @@ async def _scenario(specs: list[PluginSpec], events: int, concurrent: bool) -> N
             for result in outcome.results:
                 if result.ok:
                     assert result.value == result.handler
+                elif result.handler.endswith(":slow"):
+                    assert isinstance(result.error, TimeoutError)
                 else:
                     assert isinstance(result.error, _HandlerBoom)
                     assert str(result.error) == result.handler
@@ -847,3 +863,134 @@ async def test_handlers_that_wait_or_not_are_timed_cancelled_and_answered_alike(
             await pm.emit_event("stuck")
         assert caller.cancelled_caught
         assert log[-1] == "blocks cleaned up"
+
+
+@pytest.mark.anyio
+async def test_handlers_waiting_inside_scopes_of_their_own_are_cut_at_their_deadline() -> None:
+    """A handler that opens cancel scopes or task groups before it first waits is still cut
+    at its deadline, its own timeouts stay its own, a cancelled handler is cancelled again at
+    each later wait, and even a shielded wait does not hold an emit past the event timeout."""
+    log: list[str] = []
+    cancelled = anyio.get_cancelled_exc_class()
+
+    async def in_task_group(event: PluginEvent) -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(anyio.sleep_forever)
+            await anyio.sleep(30)
+
+    async def own_fail_after(event: PluginEvent) -> None:
+        with anyio.fail_after(0.01):
+            await anyio.sleep(30)
+
+    async def own_move_on(event: PluginEvent) -> str:
+        with anyio.move_on_after(0.01):
+            await anyio.sleep(30)
+        await anyio.lowlevel.checkpoint()
+        return "moved on"
+
+    async def waits_again(event: PluginEvent) -> None:
+        try:
+            await anyio.sleep(30)
+        except cancelled:
+            log.append("cancelled")
+            try:
+                await anyio.sleep(30)
+            except cancelled:
+                log.append("cancelled again")
+                raise
+
+    async def shielded(event: PluginEvent) -> None:
+        with anyio.CancelScope(shield=True):
+            await anyio.sleep(30)
+
+    handlers = [in_task_group, own_fail_after, own_move_on, waits_again, shielded]
+    async with PluginManager(event_timeout=0.1) as pm:
+        await pm.load_plugin("scoped", Recorder({"evt": [*handlers, _appender(log, "last")]}))
+        await pm.activate_all()
+        with anyio.fail_after(10):
+            outcome = await pm.emit_event("evt")
+
+    results = {r.handler.rsplit(".", 1)[-1]: r for r in outcome.results}
+    assert list(results) == [h.__name__ for h in handlers] + ["last"]
+    for name in ("in_task_group", "waits_again", "shielded"):
+        error = results[name].error
+        assert isinstance(error, TimeoutError) and "within 0.1s" in str(error), name
+    own = results["own_fail_after"].error
+    assert isinstance(own, TimeoutError) and "within" not in str(own)
+    assert results["own_move_on"].value == "moved on"
+    assert results["last"].value == "last"
+    assert log == ["cancelled", "cancelled again", "last"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("waits", [False, True], ids=["at-once", "after-waiting"])
+@pytest.mark.parametrize("concurrent", [False, True], ids=["sequential", "concurrent"])
+async def test_the_depth_limit_counts_nested_emits_however_handlers_run(
+    concurrent: bool, waits: bool
+) -> None:
+    """Nesting is counted through handlers that wait before emitting again, and through the
+    tasks that concurrent dispatch runs handlers in."""
+    depths: list[int] = []
+
+    class Echo(Plugin):
+        @EventHandler("echo")
+        async def _again(self, event: PluginEvent) -> EventOutcome:
+            depths.append(event.data)
+            if waits:
+                await anyio.lowlevel.checkpoint()
+            return await self.emit_event("echo", event.data + 1)
+
+    async with PluginManager(max_event_depth=3, concurrent_events=concurrent) as pm:
+        await pm.load_plugin("echo", Echo())
+        await pm.activate_all()
+        with anyio.fail_after(5):
+            outcome = await pm.emit_event("echo", 0)
+
+    assert depths == [0, 1, 2]
+    for _ in range(2):
+        (result,) = outcome.results
+        assert isinstance(result.value, EventOutcome)
+        outcome = result.value
+    (innermost,) = outcome.results
+    assert isinstance(innermost.error, EventDepthError)
+    assert "depth 3" in str(innermost.error)
+
+
+@pytest.mark.anyio
+async def test_many_emits_in_progress_at_once_are_not_mistaken_for_nesting() -> None:
+    """Twenty tasks each waiting inside an emit, with a depth limit of 2: none of them is
+    nested, so all succeed; and an emit from a task a handler spawned starts at depth 0."""
+    release = anyio.Event()
+    spawned: list[EventOutcome] = []
+
+    async def wait_for_release(event: PluginEvent) -> str:
+        await release.wait()
+        return "released"
+
+    async def spawn_an_emit(event: PluginEvent) -> None:
+        async def emit_from_own_task() -> None:
+            spawned.append(await pm.emit_event("slow"))
+
+        tg.start_soon(emit_from_own_task)
+
+    async with PluginManager(max_event_depth=2) as pm:
+        await pm.load_plugin("slow", Recorder({"slow": [wait_for_release]}))
+        await pm.load_plugin("spawner", Recorder({"spawn": [spawn_an_emit]}))
+        await pm.activate_all()
+        outcomes: list[EventOutcome] = []
+
+        async def emit_slow() -> None:
+            outcomes.append(await pm.emit_event("slow"))
+
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                for _ in range(20):
+                    tg.start_soon(emit_slow)
+                assert (await pm.emit_event("spawn")).ok
+                await anyio.wait_all_tasks_blocked()
+                release.set()
+
+    assert len(outcomes) == 20 and all(o.ok for o in outcomes), [o.failed for o in outcomes]
+    assert [o.results[0].value for o in outcomes] == ["released"] * 20
+    (from_spawned,) = spawned
+    assert from_spawned.ok and from_spawned.results[0].value == "released"
