@@ -61,20 +61,48 @@ class Lifecycle:
 
     async def start(self, names: Iterable[str]) -> None:
         """Start ``names`` concurrently, each once its own dependencies have finished."""
-        plan = self.plan()
         batch = set(names)
-        waiting = {n: sum(d in batch for d in plan.after[n]) for n in batch}
-        found: dict[str, list[str]] = {n: [] for n in batch}
-        for name in batch:
-            for dep in plan.after[name]:
-                if dep in batch:
-                    found[dep].append(name)
-        # Tuples, and the lists dropped: this frame lives through the whole start (Plan.after).
-        dependents = {n: tuple(names) for n, names in found.items()}
-        del found
         records = self.registry.records
-        ready = deque(name for name in plan.order if name in batch and waiting[name] == 0)
+        # Plugins that depend on nothing need no plan: they are queued first, and the plan is
+        # made (``None`` in the queue) once each has started, so their initialize runs while
+        # the host plans the rest instead of after.
+        ready: deque[str | None] = deque(sorted(n for n in batch if not records[n].dependencies))
+        ready.append(None)
+        plan: _resolve.Plan | None = None
+        waiting: dict[str, int] = {}
+        dependents: dict[str, tuple[str, ...]] = {}
+        finished_unplanned: list[str] = []
         spare = 0  # workers started that have not yet taken a plugin
+
+        def make_plan() -> None:
+            nonlocal plan, dependents
+            plan = self.plan()
+            after = plan.after
+            found: dict[str, list[str]] = {n: [] for n in batch}
+            for name in batch:
+                count = 0
+                for dep in after[name]:
+                    if dep in batch:
+                        count += 1
+                        found[dep].append(name)
+                waiting[name] = count
+            # Tuples, and the lists dropped: they live through the whole start (Plan.after).
+            dependents = {n: tuple(names) for n, names in found.items()}
+            del found
+            ready.extend(
+                n for n in plan.order if n in batch and waiting[n] == 0 and records[n].dependencies
+            )
+            for name in finished_unplanned:
+                finished(name)
+
+        def finished(name: str) -> None:
+            if plan is None:
+                finished_unplanned.append(name)
+                return
+            for dependent in dependents[name]:
+                waiting[dependent] -= 1
+                if waiting[dependent] == 0:
+                    ready.append(dependent)
 
         # Workers, not a task per plugin: a worker starts queued plugins one after another
         # and only yields inside a plugin's own awaits. A spare worker is kept whenever
@@ -101,37 +129,29 @@ class Lifecycle:
                     with anyio.CancelScope() as scope:
                         clock = _StepClock(self.timeout, scope)
                         while ready:
-                            name = ready.popleft()
+                            queued = ready.popleft()
+                            if queued is None:
+                                make_plan()
+                                continue
+                            name = queued
                             if spare == 0:
                                 hire(1)
                             try:
                                 await self._start_one(records[name], plan, clock)
                             finally:
-                                for dependent in dependents[name]:
-                                    waiting[dependent] -= 1
-                                    if waiting[dependent] == 0:
-                                        ready.append(dependent)
+                                finished(name)
                     if scope.cancelled_caught and records[name].status is PluginStatus.FAILED:
                         await self._notify_failed(records[name])  # bring_up ran out of time
 
             hire(1)
 
-    async def _start_one(self, rec: PluginRecord, plan: _resolve.Plan, clock: _StepClock) -> None:
-        problem = plan.errors.get(rec.name)
-        if problem is not None:
-            return await self._give_up(rec, PluginStatus.FAILED, problem)
-        for dep in plan.requires[rec.name]:
-            dep_rec = self.registry.records[dep]
-            if dep_rec.status is not PluginStatus.ACTIVE:
-                why = dep_rec.error.message if dep_rec.error else dep_rec.note or "not activated"
-                error = DependencyFailedError(
-                    f"skipped: its dependency {dep!r} is {dep_rec.status.value} ({why})",
-                    plugin=rec.name,
-                    distribution=rec.distribution,
-                    hint=f"fix {dep!r} first (jaf-plugins info {dep})",
-                )
-                return await self._give_up(rec, PluginStatus.SKIPPED, error)
-
+    async def _start_one(
+        self, rec: PluginRecord, plan: _resolve.Plan | None, clock: _StepClock
+    ) -> None:
+        """Start ``rec``; ``plan`` is ``None`` for a plugin with no dependencies."""
+        blocked = None if plan is None else self._blocked(rec, plan)
+        if blocked is not None:
+            return await self._give_up(rec, *blocked)
         try:
             tools, agents = await self.bring_up(rec, {}, clock)
         except JafPluginsError:
@@ -142,6 +162,25 @@ class Lifecycle:
         self._on_change()
         assert rec.plugin is not None
         await self.notify("on_plugin_activated", name=rec.name, plugin=rec.plugin)
+
+    def _blocked(
+        self, rec: PluginRecord, plan: _resolve.Plan
+    ) -> tuple[PluginStatus, JafPluginsError] | None:
+        """Why ``rec`` cannot start (the plan's verdict, or a dependency not ACTIVE), if so."""
+        problem = plan.errors.get(rec.name)
+        if problem is not None:
+            return PluginStatus.FAILED, problem
+        for dep in plan.requires[rec.name]:
+            dep_rec = self.registry.records[dep]
+            if dep_rec.status is not PluginStatus.ACTIVE:
+                why = dep_rec.error.message if dep_rec.error else dep_rec.note or "not activated"
+                return PluginStatus.SKIPPED, DependencyFailedError(
+                    f"skipped: its dependency {dep!r} is {dep_rec.status.value} ({why})",
+                    plugin=rec.name,
+                    distribution=rec.distribution,
+                    hint=f"fix {dep!r} first (jaf-plugins info {dep})",
+                )
+        return None
 
     async def bring_up(
         self,
