@@ -111,39 +111,40 @@ class Lifecycle:
         # cost when plugins start quickly (spawning a task costs more than a no-op start).
         # Each new worker hires two more while plugins are queued, so waiting workers double
         # at every turn of the event loop instead of growing by one.
-        async with anyio.create_task_group() as tg:
+        with _last_error:  # installed once for the whole start
+            async with anyio.create_task_group() as tg:
 
-            def hire(count: int) -> None:
-                nonlocal spare
-                for _ in range(min(count, len(ready) - spare)):
-                    spare += 1
-                    tg.start_soon(worker)
+                def hire(count: int) -> None:
+                    nonlocal spare
+                    for _ in range(min(count, len(ready) - spare)):
+                        spare += 1
+                        tg.start_soon(worker)
 
-            async def worker() -> None:
-                nonlocal spare
-                spare -= 1
-                hire(2)
-                while ready:
-                    # One deadline for the steps this worker runs in a row; a step that
-                    # runs out of time cancels it, and the worker goes on under a new one.
-                    with anyio.CancelScope() as scope:
-                        clock = _StepClock(self.timeout, scope)
-                        while ready:
-                            queued = ready.popleft()
-                            if queued is None:
-                                make_plan()
-                                continue
-                            name = queued
-                            if spare == 0:
-                                hire(1)
-                            try:
-                                await self._start_one(records[name], plan, clock)
-                            finally:
-                                finished(name)
-                    if scope.cancelled_caught and records[name].status is PluginStatus.FAILED:
-                        await self._notify_failed(records[name])  # bring_up ran out of time
+                async def worker() -> None:
+                    nonlocal spare
+                    spare -= 1
+                    hire(2)
+                    while ready:
+                        # One deadline for the steps this worker runs in a row; a step that
+                        # runs out of time cancels it, and the worker goes on under a new one.
+                        with anyio.CancelScope() as scope:
+                            clock = _StepClock(self.timeout, scope)
+                            while ready:
+                                queued = ready.popleft()
+                                if queued is None:
+                                    make_plan()
+                                    continue
+                                name = queued
+                                if spare == 0:
+                                    hire(1)
+                                try:
+                                    await self._start_one(records[name], plan, clock)
+                                finally:
+                                    finished(name)
+                        if scope.cancelled_caught and records[name].status is PluginStatus.FAILED:
+                            await self._notify_failed(records[name])  # bring_up ran out of time
 
-            hire(1)
+                hire(1)
 
     async def _start_one(
         self, rec: PluginRecord, plan: _resolve.Plan | None, clock: _StepClock
@@ -278,9 +279,11 @@ class Lifecycle:
         self, rec: PluginRecord, hook: str, kind: type[Any], clock: _StepClock
     ) -> list[Any]:
         items: list[Any] = []
-        attribute = "tools" if kind is Tool else "agents"
+        from_attribute = getattr(rec.plugin, "tools" if kind is Tool else "agents", None) or []
+        if hook not in rec.impls and not from_attribute:
+            return items  # most plugins offer neither tools nor agents
         from_hook = await self._step(rec, hook, {}, clock) or []
-        sources = [from_hook, getattr(rec.plugin, attribute, None) or []]
+        sources = [from_hook, from_attribute]
         for source in sources:
             for item in source:
                 if not isinstance(item, kind):
@@ -404,7 +407,9 @@ class Lifecycle:
         return found
 
     async def notify(self, hook: str, **kwargs: Any) -> None:
-        await broadcast(self.registry.active_impls(hook), kwargs, hook=hook)
+        impls = self.registry.active_impls(hook)
+        if impls:  # usually none: observers are rare
+            await broadcast(impls, kwargs, hook=hook)
 
 
 def is_startable(rec: PluginRecord) -> bool:
@@ -471,7 +476,7 @@ class _StepClock:
 class _LastError(logging.Handler):
     """Remembers the last error each plugin logs during a step, to explain ``return False``.
 
-    One handler for all plugins, on the ``jaf.plugins`` logger while any step runs, so it
+    One handler for all plugins, on the ``jaf.plugins`` logger while a start or a step runs, so it
     hears the plugin's logger and those below it (a module's ``getLogger(__name__)`` in a
     plugin package) without a handler, a lock and a logger per plugin: with thousands of
     plugins those objects cost the garbage collector more than the steps themselves. A
@@ -485,18 +490,32 @@ class _LastError(logging.Handler):
     def __init__(self) -> None:
         super().__init__()
         self._stepping: dict[str, list[str]] = {}
+        self._held = 0
         self._host = logging.getLogger("jaf.plugins")
 
     def listen(self, plugin: str) -> list[str]:
         """Start hearing ``plugin``: the list's one item becomes the last error it logs."""
         logged = self._stepping[plugin] = [""]
-        if len(self._stepping) == 1:
+        if len(self._stepping) == 1 and not self._held:
             self._host.addHandler(self)
         return logged
 
     def stop_listening(self, plugin: str) -> None:
         del self._stepping[plugin]
-        if not self._stepping:
+        if not self._stepping and not self._held:
+            self._host.removeHandler(self)
+
+    def __enter__(self) -> None:
+        """Stay installed until ``__exit__``: a start runs its plugins' steps one after
+        another, and adding and removing a logging handler (under logging's lock) around
+        each step cost more than a no-op step."""
+        if not self._held and not self._stepping:
+            self._host.addHandler(self)
+        self._held += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._held -= 1
+        if not self._held and not self._stepping:
             self._host.removeHandler(self)
 
     def emit(self, record: logging.LogRecord) -> None:

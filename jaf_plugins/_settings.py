@@ -10,6 +10,7 @@ is what an error message names.
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import re
 import sys
@@ -28,6 +29,7 @@ PYPROJECT_TABLE = ("tool", "jaf-plugins")
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
 
+@functools.lru_cache(maxsize=4096)  # asked at every start of every plugin
 def plugin_env_prefix(plugin: str) -> str:
     """``email_plugin`` → ``JAF_PLUGINS__EMAIL_PLUGIN__`` (other characters become ``_``)."""
     return f"{ENV_PREFIX}_{re.sub(r'[^0-9A-Za-z]', '_', plugin).upper()}__"
@@ -382,8 +384,13 @@ def load_plugin_settings(
         # Nothing to validate, so no source to name: merge the raw values, cheaply (most
         # plugins declare no model, and this runs for each of them at every start).
         environ, dotenv = files.variables()
-        sources = [arguments, _prefixed(environ, prefix), _prefixed(dotenv, prefix)]
-        return None, merge_values([*sources, files.plugin_values(plugin)])
+        sources = [
+            arguments,
+            _prefixed(environ, prefix) if environ else environ,
+            _prefixed(dotenv, prefix) if dotenv else dotenv,
+            files.plugin_values(plugin),
+        ]
+        return None, merge_values(sources) if any(sources) else {}
     layers = [
         argument_layer(
             arguments, lambda key: f"PluginManager(config={{{plugin!r}: {{{key!r}: ...}}}})"
