@@ -215,6 +215,11 @@ class _Waiting:
         index = len(values)  # the handler waiting now is the one after those with a value
         deadline = math.inf if timeout is None else anyio.current_time() + timeout
         cut = False  # was handler ``index`` waiting at its deadline?
+
+        def settle() -> None:  # handler ``index`` is done: cut means timed out, however it ended
+            if cut and type(values[index]) is not _Failure:
+                values[index] = self._timed_out(index)
+
         while True:
             sent: Any = None
             thrown: BaseException | None = None
@@ -234,8 +239,7 @@ class _Waiting:
             try:
                 waiting_on = run.send(sent) if thrown is None else run.throw(thrown)
             except StopIteration:
-                if cut and type(values[index]) is not _Failure:
-                    values[index] = self._timed_out(index)
+                settle()
                 return True
             except cancelled:
                 if (
@@ -252,8 +256,7 @@ class _Waiting:
                     return False
                 raise
             if len(values) != index:  # that handler is done and a later one waits
-                if cut and type(values[index]) is not _Failure:
-                    values[index] = self._timed_out(index)
+                settle()
                 index, cut = len(values), False
                 if timeout is not None:
                     deadline = anyio.current_time() + timeout
@@ -371,7 +374,7 @@ class EventBus:
         while not await _Waiting(run, waiting_on, values, self.timeout, timed_out):
             rest = handlers[len(values) :]
             run = self._run_in_order(subscriptions, rest, all_async, event, values)
-            waiting_on = next(run.__await__(), _FINISHED)
+            waiting_on = next(run.__await__(), _FINISHED)  # its first step, as in ``emit``
             if waiting_on is _FINISHED:
                 return
 
@@ -385,9 +388,7 @@ class EventBus:
         values += [None] * len(subscriptions)
 
         async def run(index: int, sub: Subscription) -> None:
-            _inherited.set(
-                depth + 1
-            )  # this task's own context: the chain above it is not on its stack
+            _inherited.set(depth + 1)  # the emits above are not on this new task's stack
             try:
                 with anyio.fail_after(self.timeout):
                     values[index] = await await_maybe(sub.handler(event))

@@ -476,7 +476,7 @@ class _StepClock:
 class _LastError(logging.Handler):
     """Remembers the last error each plugin logs during a step, to explain ``return False``.
 
-    One handler for all plugins, on the ``jaf.plugins`` logger while a start or a step runs, so it
+    One handler for all plugins, on the ``jaf.plugins`` logger while a start or step runs, so it
     hears the plugin's logger and those below it (a module's ``getLogger(__name__)`` in a
     plugin package) without a handler, a lock and a logger per plugin: with thousands of
     plugins those objects cost the garbage collector more than the steps themselves. A
@@ -491,32 +491,36 @@ class _LastError(logging.Handler):
         super().__init__()
         self._stepping: dict[str, list[str]] = {}
         self._held = 0
+        self._installed = False
         self._host = logging.getLogger("jaf.plugins")
 
     def listen(self, plugin: str) -> list[str]:
         """Start hearing ``plugin``: the list's one item becomes the last error it logs."""
         logged = self._stepping[plugin] = [""]
-        if len(self._stepping) == 1 and not self._held:
-            self._host.addHandler(self)
+        self._install()
         return logged
 
     def stop_listening(self, plugin: str) -> None:
         del self._stepping[plugin]
-        if not self._stepping and not self._held:
-            self._host.removeHandler(self)
+        self._install()
 
     def __enter__(self) -> None:
         """Stay installed until ``__exit__``: a start runs its plugins' steps one after
         another, and adding and removing a logging handler (under logging's lock) around
         each step cost more than a no-op step."""
-        if not self._held and not self._stepping:
-            self._host.addHandler(self)
         self._held += 1
+        self._install()
 
     def __exit__(self, *exc_info: object) -> None:
         self._held -= 1
-        if not self._held and not self._stepping:
-            self._host.removeHandler(self)
+        self._install()
+
+    def _install(self) -> None:
+        """On the host logger exactly while a step runs or a start holds it."""
+        wanted = bool(self._stepping) or self._held > 0
+        if wanted is not self._installed:
+            (self._host.addHandler if wanted else self._host.removeHandler)(self)
+            self._installed = wanted
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.levelno >= logging.ERROR and record.name.startswith("jaf.plugins."):

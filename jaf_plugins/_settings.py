@@ -198,6 +198,8 @@ def _ours(key: str) -> bool:
 
 
 def _prefixed(variables: Mapping[str, str], prefix: str) -> dict[str, Any]:
+    if not variables:  # no JAF_PLUGINS_* variable at all: the usual case
+        return {}
     size = len(prefix)
     return {
         key[size:].lower(): value
@@ -246,6 +248,8 @@ def merge(layers: list[Layer]) -> tuple[dict[str, Any], dict[str, Layer]]:
 def merge_values(sources: list[Mapping[str, Any]]) -> dict[str, Any]:
     """Mappings highest priority first → one, nested tables merged key by key."""
     merged: dict[str, Any] = {}
+    if not any(sources):  # the usual case for a plugin's settings, at every start
+        return merged
     for values in reversed(sources):
         for key, value in values.items():
             merged[key] = _deep_merge(merged.get(key), value)
@@ -384,13 +388,8 @@ def load_plugin_settings(
         # Nothing to validate, so no source to name: merge the raw values, cheaply (most
         # plugins declare no model, and this runs for each of them at every start).
         environ, dotenv = files.variables()
-        sources = [
-            arguments,
-            _prefixed(environ, prefix) if environ else environ,
-            _prefixed(dotenv, prefix) if dotenv else dotenv,
-            files.plugin_values(plugin),
-        ]
-        return None, merge_values(sources) if any(sources) else {}
+        sources = [arguments, _prefixed(environ, prefix), _prefixed(dotenv, prefix)]
+        return None, merge_values([*sources, files.plugin_values(plugin)])
     layers = [
         argument_layer(
             arguments, lambda key: f"PluginManager(config={{{plugin!r}: {{{key!r}: ...}}}})"
